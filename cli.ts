@@ -1,0 +1,235 @@
+/**
+ * The `stowage` command line: `put`, `get`, `ls`.
+ *
+ * Runs under Node (`npx stowage …`, built into `dist/cli.js`) and Deno
+ * (`deno run -A cli.ts …`). Bad arguments print usage and exit 2; storage
+ * errors print the typed error's message and exit 1.
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { fileReadable, fileWritable, stdinReadable, stdoutWritable } from "./lib/_node_io.ts";
+import { defaultStoreDir, FileStore } from "./lib/file_store.ts";
+import { getStream } from "./lib/get_stream.ts";
+import { Manifest } from "./lib/manifest.ts";
+import { DEFAULT_BLOCK_SIZE, putStream } from "./lib/put_stream.ts";
+import { StowageError } from "./lib/errors.ts";
+import { fs } from "./lib/_fs.ts";
+import { basename } from "node:path";
+import type { DigestAlgorithm } from "./lib/digest.ts";
+
+const VERSION = "0.1.0";
+
+const USAGE = `Usage: stowage <command> [options]
+
+Commands:
+  put <file|->              Store a file (or stdin) as blocks; print its manifest
+      --json                  print the manifest as JSON instead of Keep text
+      --block-size SIZE       bytes per block, e.g. 8M, 64MiB (default 64MiB)
+      --digest md5|sha256     block digest (default md5)
+      --name NAME             file name in the manifest (default: the file's name)
+  get <manifest|->          Write the bytes a manifest (Keep text or JSON) describes
+      -o, --output FILE       write to FILE instead of stdout
+      --file NAME             the file to write, when the manifest holds several
+  ls                        List stored blocks: <locator> <mtime ISO>
+      --prefix HEX            only blocks whose digest starts with HEX
+      --json                  one JSON object per line
+
+Options for every command:
+  --dir DIR                 block store folder (default $STOWAGE_DIR, else
+                            $XDG_DATA_HOME/stowage, else ~/.local/share/stowage)
+  -h, --help                show this help
+  --version                 show the version
+`;
+
+/** Where the CLI writes; injectable so tests can run it in-process. */
+export interface CliIO {
+  /** Standard input. */
+  stdin: () => ReadableStream<Uint8Array>;
+  /** Standard output. */
+  stdout: () => WritableStream<Uint8Array>;
+  /** Standard error, as text. */
+  stderr: (text: string) => void;
+}
+
+const defaultIO: CliIO = {
+  stdin: stdinReadable,
+  stdout: stdoutWritable,
+  stderr: (text) => process.stderr.write(text),
+};
+
+class UsageError extends Error {}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args Arguments after the program name.
+ * @param io Standard streams.
+ * @returns The exit code: 0 success, 1 storage failure, 2 bad arguments.
+ */
+export async function main(args: string[], io: CliIO = defaultIO): Promise<number> {
+  try {
+    return await run(args, io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`stowage: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    // The reader went away (`stowage get m | head`): not our failure.
+    if ((error as { code?: unknown })?.code === "EPIPE") return 0;
+    if (error instanceof StowageError || isFsError(error)) {
+      io.stderr(`stowage: ${(error as Error).message}\n`);
+      return 1;
+    }
+    io.stderr(`stowage: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+async function run(args: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        dir: { type: "string" },
+        json: { type: "boolean" },
+        "block-size": { type: "string" },
+        digest: { type: "string" },
+        name: { type: "string" },
+        output: { type: "string", short: "o" },
+        file: { type: "string" },
+        prefix: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    await writeText(io, `stowage ${VERSION}\n`);
+    return 0;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || command === "help") {
+    await writeText(io, USAGE);
+    return 0;
+  }
+  const store = new FileStore(values.dir ?? defaultStoreDir());
+  switch (command) {
+    case "put": {
+      const input = one(rest, "put needs one input: a file path, or - for stdin");
+      const blockSize = values["block-size"] === undefined
+        ? DEFAULT_BLOCK_SIZE
+        : parseSize(values["block-size"]);
+      const digest = values.digest ?? "md5";
+      if (digest !== "md5" && digest !== "sha256") {
+        throw new UsageError(`--digest must be md5 or sha256, not '${digest}'`);
+      }
+      const source = input === "-" ? io.stdin() : await openInput(input);
+      const { manifest } = await putStream(store, source, {
+        blockSize,
+        digest: digest as DigestAlgorithm,
+        name: values.name ?? (input === "-" ? "stdin" : basename(input)),
+      });
+      await writeText(io, values.json ? `${JSON.stringify(manifest, null, 2)}\n` : manifest.toText());
+      return 0;
+    }
+    case "get": {
+      const input = one(rest, "get needs one manifest: a file path, or - for stdin");
+      const text = input === "-" ? await new Response(io.stdin()).text() : await readText(input);
+      const manifest = Manifest.parse(text);
+      let file = values.file;
+      if (file === undefined && manifest.files.length > 1) {
+        throw new UsageError(
+          `the manifest holds ${manifest.files.length} files; choose one with --file NAME`,
+        );
+      }
+      file ??= manifest.files[0]?.name;
+      const source = file === undefined
+        ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+        : getStream(store, manifest, { file });
+      const sink = values.output === undefined ? io.stdout() : fileWritable(values.output);
+      await source.pipeTo(sink);
+      return 0;
+    }
+    case "ls": {
+      if (rest.length > 0) throw new UsageError("ls takes no arguments");
+      const out = io.stdout().getWriter();
+      const encoder = new TextEncoder();
+      try {
+        const options = values.prefix === undefined ? {} : { prefix: values.prefix };
+        for await (const info of store.list(options)) {
+          const line = values.json
+            ? JSON.stringify({ ...info, mtime: new Date(info.mtime).toISOString() })
+            : `${info.locator} ${new Date(info.mtime).toISOString()}`;
+          await out.write(encoder.encode(`${line}\n`));
+        }
+        await out.close();
+      } catch (error) {
+        await out.abort(error).catch(() => {});
+        if (error instanceof TypeError) throw new UsageError(error.message);
+        throw error;
+      }
+      return 0;
+    }
+    case undefined:
+      throw new UsageError("no command given");
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+function one(rest: string[], message: string): string {
+  if (rest.length !== 1) throw new UsageError(message);
+  return rest[0]!;
+}
+
+/**
+ * Parses a size such as `1048576`, `64M`, `64MiB`, `8k` (binary multiples).
+ *
+ * @param text The size.
+ * @returns Bytes.
+ */
+export function parseSize(text: string): number {
+  const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
+  if (match === null) throw new UsageError(`cannot read size '${text}': use e.g. 1048576, 8M or 64MiB`);
+  const power = " kmgt".indexOf(match[2]!.toLowerCase() || " ");
+  const size = Number(match[1]) * 1024 ** power;
+  if (!Number.isSafeInteger(size) || size <= 0) throw new UsageError(`size '${text}' is out of range`);
+  return size;
+}
+
+async function openInput(path: string): Promise<ReadableStream<Uint8Array>> {
+  // Surface a missing file before any block is written.
+  const info = await fs.stat(path);
+  if (info.isDirectory()) throw new UsageError(`'${path}' is a folder, not a file`);
+  return fileReadable(path);
+}
+
+async function readText(path: string): Promise<string> {
+  return await new Response(fileReadable(path)).text();
+}
+
+async function writeText(io: CliIO, text: string): Promise<void> {
+  const writer = io.stdout().getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+}
+
+function isFsError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === "string";
+}
+
+// `deno run cli.ts` (and Node >= 24 running dist/cli.js) sets import.meta.main;
+// the npm bin script imports main() instead.
+if ((import.meta as ImportMeta & { main?: boolean }).main) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * Helpers shared by the block stores: range checks, expected-locator checks,
+ * abort checks. Private to the package.
+ *
+ * @module
+ */
+import type { ByteRange } from "./block_store.ts";
+import { assertAlgorithm, type DigestAlgorithm, digest } from "./digest.ts";
+import { BlockCorruptError } from "./errors.ts";
+import { type Locator, toLocator } from "./locator.ts";
+
+/**
+ * Resolves an optional range against a block size.
+ * @throws {RangeError} When the range does not fit inside the block.
+ */
+export function resolveRange(
+  range: ByteRange | undefined,
+  size: number,
+  locator: string,
+): [number, number] {
+  if (range === undefined) return [0, size];
+  const start = range.start;
+  const end = range.end ?? size;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > size) {
+    throw new RangeError(
+      `Cannot read range [${start}, ${end}) of block '${locator}': the block has ${size} bytes`,
+    );
+  }
+  return [start, end];
+}
+
+/** Hashes `bytes` and returns their locator, checking them against `expect` when given. */
+export function locatorFor(
+  bytes: Uint8Array,
+  algorithm: DigestAlgorithm,
+  expect: string | Locator | undefined,
+  where: string,
+): string {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`Cannot put block into ${where}: expected a Uint8Array`);
+  }
+  let wanted: Locator | undefined;
+  if (expect !== undefined) {
+    wanted = toLocator(expect);
+    algorithm = wanted.algorithm;
+  }
+  assertAlgorithm(algorithm);
+  const locator = `${digest(bytes, algorithm)}+${bytes.length}`;
+  if (wanted !== undefined && wanted.stripped !== locator) {
+    throw new BlockCorruptError(
+      wanted.stripped,
+      `the ${bytes.length} bytes given to ${where} hash to '${locator}'`,
+    );
+  }
+  return locator;
+}
+
+/** Throws `signal.reason` when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
+}
+
+/** Throws a TypeError unless `prefix` is lowercase hex (or empty). */
+export function checkPrefix(prefix: string): void {
+  if (typeof prefix !== "string" || !/^[0-9a-f]*$/.test(prefix)) {
+    throw new TypeError(`Cannot list blocks with prefix '${String(prefix)}': expected lowercase hex`);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Byte streams over files, stdin and stdout, for the CLI and benchmarks.
+ * `node:fs` and `node:process` run natively in Node and Deno, so one adapter
+ * serves both. Private to the package.
+ *
+ * @module
+ */
+import process from "node:process";
+import { fs } from "./_fs.ts";
+
+/** Read size for files: large reads keep syscalls few without holding much memory. */
+const READ_SIZE = 4 * 1024 * 1024;
+
+/** A byte stream of a file's contents, read on demand. */
+export function fileReadable(path: string, readSize: number = READ_SIZE): ReadableStream<Uint8Array> {
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  let position = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        handle = await fs.open(path, "r");
+      },
+      async pull(controller) {
+        const buffer = new Uint8Array(readSize);
+        const { bytesRead } = await handle!.read(buffer, 0, readSize, position);
+        if (bytesRead === 0) {
+          await handle!.close();
+          handle = undefined;
+          controller.close();
+          return;
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === readSize ? buffer : buffer.slice(0, bytesRead));
+      },
+      async cancel() {
+        await handle?.close();
+        handle = undefined;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A sink writing to a file (created or truncated); closes the file on close or abort. */
+export function fileWritable(path: string): WritableStream<Uint8Array> {
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  return new WritableStream<Uint8Array>({
+    async start() {
+      handle = await fs.open(path, "w");
+    },
+    async write(chunk) {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle!.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    },
+    async close() {
+      await handle?.close();
+      handle = undefined;
+    },
+    async abort() {
+      await handle?.close();
+      handle = undefined;
+    },
+  });
+}
+
+/** Standard input as a byte stream. */
+export function stdinReadable(): ReadableStream<Uint8Array> {
+  const stdin = process.stdin;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      stdin.on("data", (chunk: Uint8Array) => {
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 1) <= 0) stdin.pause();
+      });
+      stdin.on("end", () => controller.close());
+      stdin.on("error", (error) => controller.error(error));
+    },
+    pull() {
+      stdin.resume();
+    },
+    cancel() {
+      stdin.destroy();
+    },
+  }, { highWaterMark: 4 });
+}
+
+/** Standard output as a byte sink that honours the pipe's backpressure. */
+export function stdoutWritable(): WritableStream<Uint8Array> {
+  const stdout = process.stdout;
+  // A closed pipe (`stowage get m | head`) reports EPIPE as an 'error' event;
+  // without a listener it would crash the process instead of failing the write.
+  let failure: unknown;
+  const onError = (error: unknown): void => {
+    failure ??= error;
+  };
+  return new WritableStream<Uint8Array>({
+    start() {
+      stdout.on("error", onError);
+    },
+    write(chunk) {
+      if (failure !== undefined) return Promise.reject(failure);
+      return new Promise<void>((resolve, reject) => {
+        stdout.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    },
+    close() {
+      stdout.off("error", onError);
+    },
+    abort() {
+      stdout.off("error", onError);
+    },
+  });
+}

@@ -1,0 +1,26 @@
+/**
+ * Stowage stores byte streams as content-addressed blocks and streams them
+ * back, on Web Streams, in Deno and Node alike.
+ *
+ * @example Round trip through the embedded file store
+ * ```ts ignore
+ * import { FileStore, getStream, putStream } from "stowage";
+ *
+ * const store = new FileStore("/tmp/stowage-demo");
+ * const { manifest } = await putStream(store, ReadableStream.from([new TextEncoder().encode("hello")]));
+ * console.log(await new Response(getStream(store, manifest)).text()); // hello
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/errors.ts";
+export * from "./lib/digest.ts";
+export * from "./lib/locator.ts";
+export * from "./lib/fixed_chunk_stream.ts";
+export * from "./lib/block_hash_stream.ts";
+export * from "./lib/manifest.ts";
+export * from "./lib/block_store.ts";
+export * from "./lib/memory_store.ts";
+export * from "./lib/file_store.ts";
+export * from "./lib/put_stream.ts";
+export * from "./lib/get_stream.ts";
