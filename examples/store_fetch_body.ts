@@ -1,0 +1,36 @@
+/**
+ * Stores a `fetch` Response body, then serves it back as a Response.
+ *
+ * A local HTTP server on 127.0.0.1 stands in for the download. Run:
+ * `deno run -A examples/store_fetch_body.ts`, or `node examples/store_fetch_body.ts`
+ * on Node >= 22.18.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getStream, MemoryStore, putStream } from "../mod.ts";
+
+const payload = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+const server = createServer((_req, res) => res.end(payload));
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+const { port } = server.address() as AddressInfo;
+
+try {
+  const store = new MemoryStore();
+  const response = await fetch(`http://127.0.0.1:${port}/download`);
+  const { manifest } = await putStream(store, response.body!, {
+    blockSize: 1024 * 1024,
+    name: "download.bin",
+  });
+  console.log(manifest.toText());
+
+  // Serve it back: a ReadableStream is a valid Response body.
+  const served = new Response(getStream(store, manifest));
+  const bytes = new Uint8Array(await served.arrayBuffer());
+  if (bytes.length !== payload.length || bytes.some((b, i) => b !== payload[i])) {
+    throw new Error("round trip failed");
+  }
+  console.log(`served back ${bytes.length} bytes, identical`);
+} finally {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}

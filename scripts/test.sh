@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# npm test: type check, Deno check, then the one vitest suite in Node and in Deno.
+# Fails if any step fails; prints each runtime's test count and a total.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+status=0
+
+step() {
+  local name=$1; shift
+  echo "::: $name: $*"
+  if ! "$@"; then
+    echo "::: $name FAILED"
+    status=1
+  fi
+}
+
+step typecheck npx --no-install tsc --noEmit -p .
+step deno-check npx --no-install deno check mod.ts cli.ts examples/ bench/
+step node npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node.json" "$@"
+STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno.json" "$@"
+
+node scripts/test_summary.mjs "$out/node.json" "$out/deno.json" || status=1
+exit $status

@@ -1,0 +1,174 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { type CliIO, main, parseSize } from "../cli.ts";
+import { Manifest } from "../mod.ts";
+import { join, randomBytes, runtime, tempDir } from "./_utils.ts";
+
+function memoryIO(stdin: Uint8Array = new Uint8Array()): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  let err = "";
+  return {
+    stdin: () => ReadableStream.from([stdin]),
+    stdout: () => new WritableStream({ write: (c) => void chunks.push(c) }),
+    stderr: (t) => void (err += t),
+    out: () => new TextDecoder().decode(concatAll(chunks)),
+    err: () => err,
+    bytes: () => concatAll(chunks),
+  };
+}
+
+function concatAll(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+describe("stowage CLI (in-process)", () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  it("put prints a Keep manifest; get writes the bytes back", async () => {
+    const data = randomBytes(300_000);
+    const input = join(dir.path, "in.bin");
+    await writeFile(input, data);
+    const store = join(dir.path, "store");
+    const put = memoryIO();
+    expect(await main(["put", input, "--dir", store, "--block-size", "100K"], put)).toBe(0);
+    const manifest = Manifest.parse(put.out());
+    expect(manifest.files[0]!.name).toBe("in.bin");
+    expect(manifest.blocks().length).toBe(3);
+    const manifestFile = join(dir.path, "m.txt");
+    await writeFile(manifestFile, put.out());
+    const out = join(dir.path, "out.bin");
+    const get = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", store, "-o", out], get)).toBe(0);
+    expect(new Uint8Array(await readFile(out))).toEqual(data);
+    const toStdout = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", store], toStdout)).toBe(0);
+    expect(toStdout.bytes()).toEqual(data);
+  });
+
+  it("put - reads stdin, --json prints JSON, get - reads the manifest from stdin", async () => {
+    const store = join(dir.path, "store");
+    const put = memoryIO(new TextEncoder().encode("hello"));
+    expect(await main(["put", "-", "--json", "--dir", store, "--digest", "sha256"], put)).toBe(0);
+    const json = JSON.parse(put.out());
+    expect(json.files[0].name).toBe("stdin");
+    expect(json.files[0].segments[0].locator).toMatch(/^[0-9a-f]{64}\+5$/);
+    const get = memoryIO(new TextEncoder().encode(put.out()));
+    expect(await main(["get", "-", "--dir", store], get)).toBe(0);
+    expect(get.out()).toBe("hello");
+  });
+
+  it("ls lists stored blocks", async () => {
+    const store = join(dir.path, "store");
+    await main(["put", "-", "--dir", store], memoryIO(new TextEncoder().encode("foo")));
+    const ls = memoryIO();
+    expect(await main(["ls", "--dir", store], ls)).toBe(0);
+    expect(ls.out()).toMatch(/^acbd18db4cc2f85cedef654fccc4a4d8\+3 \d{4}-\d\d-\d\dT/);
+    const json = memoryIO();
+    expect(await main(["ls", "--json", "--prefix", "acb", "--dir", store], json)).toBe(0);
+    expect(JSON.parse(json.out()).size).toBe(3);
+  });
+
+  const usage: [string, string[]][] = [
+    ["no command", []],
+    ["an unknown command", ["frobnicate"]],
+    ["an unknown flag", ["put", "x", "--bogus"]],
+    ["put without input", ["put"]],
+    ["get with two inputs", ["get", "a", "b"]],
+    ["a bad block size", ["put", "-", "--block-size", "lots"]],
+    ["a bad digest", ["put", "-", "--digest", "sha1"]],
+    ["a bad ls prefix", ["ls", "--prefix", "XYZ"]],
+  ];
+  for (const [what, args] of usage) {
+    it(`prints usage and exits 2 on ${what}`, async () => {
+      const io = memoryIO();
+      expect(await main([...args, "--dir", join(dir.path, "s")], io)).toBe(2);
+      expect(io.err()).toMatch(/Usage: stowage/);
+    });
+  }
+
+  it("exits 1 with the typed message on storage errors", async () => {
+    const manifestFile = join(dir.path, "m.txt");
+    await writeFile(manifestFile, ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:foo\n");
+    const io = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", join(dir.path, "s")], io)).toBe(1);
+    expect(io.err()).toMatch(/Block 'acbd18db4cc2f85cedef654fccc4a4d8\+3' not found/);
+    await writeFile(manifestFile, ". nonsense 0:3:foo\n");
+    const bad = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", join(dir.path, "s")], bad)).toBe(1);
+    expect(bad.err()).toMatch(/line 1, column 3/);
+    const missing = memoryIO();
+    expect(await main(["put", join(dir.path, "nope"), "--dir", join(dir.path, "s")], missing)).toBe(1);
+    expect(missing.err()).toMatch(/ENOENT/);
+  });
+
+  it("shows help and version", async () => {
+    const help = memoryIO();
+    expect(await main(["--help"], help)).toBe(0);
+    expect(help.out()).toMatch(/Usage: stowage/);
+    const version = memoryIO();
+    expect(await main(["--version"], version)).toBe(0);
+    expect(version.out()).toMatch(/^stowage \d+\.\d+\.\d+/);
+  });
+
+  it("parses sizes", () => {
+    expect(parseSize("1048576")).toBe(1048576);
+    expect(parseSize("64M")).toBe(64 * 1024 * 1024);
+    expect(parseSize("64MiB")).toBe(64 * 1024 * 1024);
+    expect(parseSize("8k")).toBe(8192);
+    expect(() => parseSize("0")).toThrow();
+  });
+});
+
+describe("stowage CLI (as a process)", () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const command = runtime === "deno"
+    ? [process.execPath, "run", "-A", join(root, "cli.ts")]
+    : [process.execPath, join(root, "bin", "stowage.js")];
+
+  function run(args: string[], input?: Uint8Array): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command[0]!, [...command.slice(1), ...args], { stdio: "pipe" });
+      const out: Buffer[] = [];
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => out.push(c));
+      child.stderr.on("data", (c: Buffer) => (err += c));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+      child.stdin.end(input ?? new Uint8Array());
+    });
+  }
+
+  it(`put and get round-trip through ${runtime === "deno" ? "deno run cli.ts" : "bin/stowage.js"}`, async () => {
+    if (runtime === "node" && !existsSync(join(root, "dist", "cli.js"))) {
+      throw new Error("dist/cli.js is missing: run `npm run build` (npm install does it) before the tests");
+    }
+    const dir = await tempDir();
+    try {
+      const data = randomBytes(200_000);
+      const store = join(dir.path, "store");
+      const put = await run(["put", "-", "--dir", store, "--block-size", "64K"], data);
+      expect(put.stderr).toBe("");
+      expect(put.code).toBe(0);
+      const get = await run(["get", "-", "--dir", store], put.stdout);
+      expect(get.code).toBe(0);
+      expect(new Uint8Array(get.stdout)).toEqual(data);
+      const bad = await run(["nonsense"]);
+      expect(bad.code).toBe(2);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
