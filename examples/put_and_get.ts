@@ -13,7 +13,7 @@ const root = await mkdtemp(join(tmpdir(), "stowage-example-"));
 try {
   const store = new FileStore(root);
   const text = "Stowage stores byte streams as content-addressed blocks.\n".repeat(1000);
-  const source = ReadableStream.from([new TextEncoder().encode(text)]);
+  const source = new Blob([text]).stream();
 
   const { manifest, blocks, bytes } = await putStream(store, source, {
     blockSize: 16 * 1024,

@@ -18,7 +18,7 @@ step() {
 }
 
 step typecheck npx --no-install tsc --noEmit -p .
-step deno-check npx --no-install deno check mod.ts cli.ts examples/ bench/
+step deno-check npx --no-install deno check mod.ts cli.ts $(ls examples/*.ts bench/*.ts 2>/dev/null)
 step node npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node.json" "$@"
 STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno.json" "$@"
 

@@ -103,3 +103,14 @@ export async function arrayFrom<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   for await (const item of iterable) out.push(item);
   return out;
 }
+
+/** A stream of the given chunks (`ReadableStream.from`, which TypeScript's DOM types lack). */
+export function streamOf<T>(chunks: Iterable<T>): ReadableStream<T> {
+  const list = [...chunks];
+  return new ReadableStream<T>({
+    pull(controller) {
+      if (list.length === 0) controller.close();
+      else controller.enqueue(list.shift()!);
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { BlockHashStream, FixedChunkStream } from "../mod.ts";
-import { arrayFrom } from "./_utils.ts";
+import { arrayFrom, streamOf } from "./_utils.ts";
 
 describe("BlockHashStream", () => {
   it("turns blocks into { locator, bytes } with MD5 by default", async () => {
     const blocks = await arrayFrom(
-      ReadableStream.from([new TextEncoder().encode("foobar")])
+      streamOf([new TextEncoder().encode("foobar")])
         .pipeThrough(new FixedChunkStream(3))
         .pipeThrough(new BlockHashStream()),
     );
@@ -18,7 +18,7 @@ describe("BlockHashStream", () => {
 
   it("hashes with SHA-256 on request", async () => {
     const [block] = await arrayFrom(
-      ReadableStream.from([new TextEncoder().encode("foo")]).pipeThrough(
+      streamOf([new TextEncoder().encode("foo")]).pipeThrough(
         new BlockHashStream({ digest: "sha256" }),
       ),
     );

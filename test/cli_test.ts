@@ -5,13 +5,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliIO, main, parseSize } from "../cli.ts";
 import { Manifest } from "../mod.ts";
-import { join, randomBytes, runtime, tempDir } from "./_utils.ts";
+import { join, randomBytes, runtime, tempDir, streamOf } from "./_utils.ts";
 
 function memoryIO(stdin: Uint8Array = new Uint8Array()): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
   const chunks: Uint8Array[] = [];
   let err = "";
   return {
-    stdin: () => ReadableStream.from([stdin]),
+    stdin: () => streamOf([stdin]),
     stdout: () => new WritableStream({ write: (c) => void chunks.push(c) }),
     stderr: (t) => void (err += t),
     out: () => new TextDecoder().decode(concatAll(chunks)),

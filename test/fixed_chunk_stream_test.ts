@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { FixedChunkStream } from "../mod.ts";
-import { arrayFrom, concat } from "./_utils.ts";
+import { arrayFrom, concat, streamOf } from "./_utils.ts";
 
 async function run(size: number, inputs: Uint8Array[]): Promise<Uint8Array[]> {
-  return await arrayFrom(ReadableStream.from(inputs).pipeThrough(new FixedChunkStream(size)));
+  return await arrayFrom(streamOf(inputs).pipeThrough(new FixedChunkStream(size)));
 }
 
 describe("FixedChunkStream", () => {
@@ -57,7 +57,7 @@ describe("FixedChunkStream", () => {
   });
 
   it("errors with TypeError on a non-Uint8Array chunk", async () => {
-    const stream = ReadableStream.from(["text" as unknown as Uint8Array]).pipeThrough(
+    const stream = streamOf(["text" as unknown as Uint8Array]).pipeThrough(
       new FixedChunkStream(4),
     );
     await expect(arrayFrom(stream)).rejects.toThrow(TypeError);

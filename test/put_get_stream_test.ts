@@ -8,7 +8,7 @@ import {
   MemoryStore,
   putStream,
 } from "../mod.ts";
-import { collect, generatedStream, randomBytes, sha256OfStream, tempDir } from "./_utils.ts";
+import { collect, generatedStream, randomBytes, sha256OfStream, tempDir, streamOf } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
 
@@ -52,7 +52,7 @@ describe("putStream → getStream round trips through a FileStore", () => {
   });
 
   it("stores SHA-256 blocks on request", async () => {
-    const { manifest } = await putStream(store, ReadableStream.from([new Uint8Array([1, 2, 3])]), {
+    const { manifest } = await putStream(store, streamOf([new Uint8Array([1, 2, 3])]), {
       digest: "sha256",
     });
     expect(manifest.blocks()[0]).toMatch(/^[0-9a-f]{64}\+3$/);
@@ -66,7 +66,7 @@ describe("getStream", () => {
   beforeEach(async () => {
     store = new MemoryStore();
     data = randomBytes(10_000);
-    ({ manifest } = await putStream(store, ReadableStream.from([data]), { blockSize: 1000, name: "a" }));
+    ({ manifest } = await putStream(store, streamOf([data]), { blockSize: 1000, name: "a" }));
   });
 
   it("streams a byte range", async () => {
