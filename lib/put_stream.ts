@@ -15,9 +15,8 @@
  *
  * @module
  */
-import { type Block, BlockHashStream } from "./block_hash_stream.ts";
 import type { BlockStore } from "./block_store.ts";
-import type { DigestAlgorithm } from "./digest.ts";
+import { assertAlgorithm, type DigestAlgorithm } from "./digest.ts";
 import { FixedChunkStream } from "./fixed_chunk_stream.ts";
 import { Manifest } from "./manifest.ts";
 
@@ -62,20 +61,24 @@ export async function putStream(
   options: PutStreamOptions = {},
 ): Promise<PutStreamResult> {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const algorithm = options.digest ?? "md5";
+  assertAlgorithm(algorithm);
   const chunker = new FixedChunkStream(blockSize);
-  const hasher = new BlockHashStream(options.digest === undefined ? {} : { digest: options.digest });
   const locators: string[] = [];
   let bytes = 0;
   const signal = options.signal;
-  const sink = new WritableStream<Block>(
+  // The store hashes each block as it stores it; a separate hashing stage would
+  // hash twice and queue one more block between stages. Memory is the block
+  // being stored plus the one filling.
+  const sink = new WritableStream<Uint8Array>(
     {
       async write(block) {
         const { locator } = await store.put(
-          block.bytes,
-          signal === undefined ? { expect: block.locator } : { expect: block.locator, signal },
+          block,
+          signal === undefined ? { digest: algorithm } : { digest: algorithm, signal },
         );
         locators.push(locator);
-        bytes += block.bytes.length;
+        bytes += block.length;
         options.onBlock?.({ locator, bytes, blocks: locators.length });
       },
     },
@@ -83,7 +86,6 @@ export async function putStream(
   );
   await source
     .pipeThrough(chunker, signal === undefined ? {} : { signal })
-    .pipeThrough(hasher)
     .pipeTo(sink, signal === undefined ? {} : { signal });
   return { manifest: Manifest.fromBlocks(options.name ?? "stream", locators), bytes, blocks: locators.length };
 }
