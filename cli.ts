@@ -18,6 +18,8 @@ import { StowageError } from "./lib/errors.ts";
 import { fs } from "./lib/_fs.ts";
 import { basename } from "node:path";
 import type { DigestAlgorithm } from "./lib/digest.ts";
+import { type BlockHandlerOptions, createBlockHandler } from "./lib/block_handler.ts";
+import { serve } from "./lib/serve.ts";
 
 const VERSION = "0.1.0";
 
@@ -35,6 +37,14 @@ Commands:
   ls                        List stored blocks: <locator> <mtime ISO>
       --prefix HEX            only blocks whose digest starts with HEX
       --json                  one JSON object per line
+  serve                     Serve the store as a Keep-compatible block service
+      --port P                port (default 25107; 0 picks a free one)
+      --host H                address to listen on (default 127.0.0.1)
+      --token T               token allowed to write (repeatable; default: anyone)
+      --admin-token T         token for /index and DELETE
+      --signing-key-file F    sign locators and require signatures on reads
+      --signature-ttl S       signature lifetime in seconds (default 1209600)
+      --read-only             refuse writes
 
 Options for every command:
   --dir DIR                 block store folder (default $STOWAGE_DIR, else
@@ -82,7 +92,9 @@ export async function main(args: string[], io: CliIO = defaultIO): Promise<numbe
       io.stderr(`stowage: ${(error as Error).message}\n`);
       return 1;
     }
-    io.stderr(`stowage: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    io.stderr(
+      `stowage: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`,
+    );
     return 1;
   }
 }
@@ -103,6 +115,13 @@ async function run(args: string[], io: CliIO): Promise<number> {
         output: { type: "string", short: "o" },
         file: { type: "string" },
         prefix: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        token: { type: "string", multiple: true },
+        "admin-token": { type: "string" },
+        "signing-key-file": { type: "string" },
+        "signature-ttl": { type: "string" },
+        "read-only": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -137,7 +156,10 @@ async function run(args: string[], io: CliIO): Promise<number> {
         digest: digest as DigestAlgorithm,
         name: values.name ?? (input === "-" ? "stdin" : basename(input)),
       });
-      await writeText(io, values.json ? `${JSON.stringify(manifest, null, 2)}\n` : manifest.toText());
+      await writeText(
+        io,
+        values.json ? `${JSON.stringify(manifest, null, 2)}\n` : manifest.toText(),
+      );
       return 0;
     }
     case "get": {
@@ -178,11 +200,79 @@ async function run(args: string[], io: CliIO): Promise<number> {
       }
       return 0;
     }
+    case "serve": {
+      if (rest.length > 0) throw new UsageError("serve takes no arguments");
+      return await serveCommand(store, values, io);
+    }
     case undefined:
       throw new UsageError("no command given");
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
+}
+
+async function serveCommand(
+  store: FileStore,
+  values: {
+    port?: string | undefined;
+    host?: string | undefined;
+    token?: string[] | undefined;
+    "admin-token"?: string | undefined;
+    "signing-key-file"?: string | undefined;
+    "signature-ttl"?: string | undefined;
+    "read-only"?: boolean | undefined;
+  },
+  io: CliIO,
+): Promise<number> {
+  const port = integer(values.port ?? "25107", "--port", 0, 65535);
+  const options: BlockHandlerOptions = {
+    store,
+    tokens: values.token ?? [],
+    readOnly: values["read-only"] ?? false,
+    log: (entry) => io.stderr(`${JSON.stringify(entry)}\n`),
+  };
+  if (values["admin-token"] !== undefined) options.adminToken = values["admin-token"];
+  if (values["signing-key-file"] !== undefined) {
+    options.signingKey = (await readText(values["signing-key-file"])).trim();
+    if (options.signingKey.length === 0) {
+      throw new UsageError(`the signing key file '${values["signing-key-file"]}' is empty`);
+    }
+  }
+  if (values["signature-ttl"] !== undefined) {
+    options.signatureTtl = integer(values["signature-ttl"], "--signature-ttl", 1, 2 ** 31);
+  }
+  await store.open();
+  const stop = new AbortController();
+  const server = await serve(createBlockHandler(options), {
+    port,
+    hostname: values.host ?? "127.0.0.1",
+    signal: stop.signal,
+  });
+  await writeText(io, `stowage: serving ${store.root} on ${server.url}\n`);
+  const { promise, resolve } = deferred();
+  const onSignal = (): void => {
+    io.stderr("stowage: shutting down (finishing requests in flight)\n");
+    server.close().then(resolve, resolve);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  await promise;
+  process.off("SIGINT", onSignal);
+  process.off("SIGTERM", onSignal);
+  return 0;
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function integer(text: string, flag: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, not '${text}'`);
+  }
+  return Number(text);
 }
 
 function one(rest: string[], message: string): string {
@@ -198,10 +288,14 @@ function one(rest: string[], message: string): string {
  */
 export function parseSize(text: string): number {
   const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
-  if (match === null) throw new UsageError(`cannot read size '${text}': use e.g. 1048576, 8M or 64MiB`);
+  if (match === null) {
+    throw new UsageError(`cannot read size '${text}': use e.g. 1048576, 8M or 64MiB`);
+  }
   const power = " kmgt".indexOf(match[2]!.toLowerCase() || " ");
   const size = Number(match[1]) * 1024 ** power;
-  if (!Number.isSafeInteger(size) || size <= 0) throw new UsageError(`size '${text}' is out of range`);
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new UsageError(`size '${text}' is out of range`);
+  }
   return size;
 }
 

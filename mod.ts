@@ -24,3 +24,6 @@ export * from "./lib/memory_store.ts";
 export * from "./lib/file_store.ts";
 export * from "./lib/put_stream.ts";
 export * from "./lib/get_stream.ts";
+export * from "./lib/permission.ts";
+export * from "./lib/block_handler.ts";
+export * from "./lib/serve.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ByteRange } from "./block_store.ts";
-import { assertAlgorithm, type DigestAlgorithm, digest } from "./digest.ts";
+import { assertAlgorithm, digest, type DigestAlgorithm } from "./digest.ts";
 import { BlockCorruptError } from "./errors.ts";
 import { type Locator, toLocator } from "./locator.ts";
 
@@ -21,7 +21,10 @@ export function resolveRange(
   if (range === undefined) return [0, size];
   const start = range.start;
   const end = range.end ?? size;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > size) {
+  if (
+    !Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start ||
+    end > size
+  ) {
     throw new RangeError(
       `Cannot read range [${start}, ${end}) of block '${locator}': the block has ${size} bytes`,
     );
@@ -63,6 +66,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 /** Throws a TypeError unless `prefix` is lowercase hex (or empty). */
 export function checkPrefix(prefix: string): void {
   if (typeof prefix !== "string" || !/^[0-9a-f]*$/.test(prefix)) {
-    throw new TypeError(`Cannot list blocks with prefix '${String(prefix)}': expected lowercase hex`);
+    throw new TypeError(
+      `Cannot list blocks with prefix '${String(prefix)}': expected lowercase hex`,
+    );
   }
 }

@@ -12,7 +12,10 @@ import { fs } from "./_fs.ts";
 const READ_SIZE = 4 * 1024 * 1024;
 
 /** A byte stream of a file's contents, read on demand. */
-export function fileReadable(path: string, readSize: number = READ_SIZE): ReadableStream<Uint8Array> {
+export function fileReadable(
+  path: string,
+  readSize: number = READ_SIZE,
+): ReadableStream<Uint8Array> {
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   let position = 0;
   return new ReadableStream<Uint8Array>(

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { assertAlgorithm, type DigestAlgorithm, digest } from "./digest.ts";
+import { assertAlgorithm, digest, type DigestAlgorithm } from "./digest.ts";
 
 /** A block and its locator (`<digest>+<size>`). */
 export interface Block {

@@ -39,7 +39,7 @@ import type {
 } from "./block_store.ts";
 import { checkPrefix, locatorFor, resolveRange, throwIfAborted } from "./_block_utils.ts";
 import { errorCode, fs, isNoSpace, readFully, writeFully } from "./_fs.ts";
-import { type DigestAlgorithm, digest } from "./digest.ts";
+import { digest, type DigestAlgorithm } from "./digest.ts";
 import { BlockCorruptError, BlockNotFoundError, StoreError, StoreFullError } from "./errors.ts";
 import { isEmptyBlock, type Locator, toLocator } from "./locator.ts";
 

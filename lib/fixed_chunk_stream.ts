@@ -55,7 +55,9 @@ export class FixedChunkStream extends TransformStream<Uint8Array, Uint8Array> {
         transform(chunk, controller) {
           if (!(chunk instanceof Uint8Array)) {
             throw new TypeError(
-              `Cannot write to FixedChunkStream: expected a Uint8Array chunk, received ${describe(chunk)}`,
+              `Cannot write to FixedChunkStream: expected a Uint8Array chunk, received ${
+                describe(chunk)
+              }`,
             );
           }
           let offset = 0;

@@ -56,7 +56,10 @@ export function getStream(
   const size = segments.reduce((n, s) => n + s.length, 0);
   const start = options.start ?? 0;
   const end = options.end ?? size;
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > size) {
+  if (
+    !Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start ||
+    end > size
+  ) {
     throw new RangeError(`Cannot stream range [${start}, ${end}): the content has ${size} bytes`);
   }
   const queue = sliceSegments(segments, start, end).filter((s) => s.length > 0);

@@ -64,7 +64,9 @@ export class MemoryStore implements BlockStore {
       const [start, end] = resolveRange(options.range, loc.size, loc.stripped);
       if (isEmptyBlock(loc)) return new Uint8Array(0);
       const entry = this.#blocks.get(loc.stripped);
-      if (entry === undefined) throw new BlockNotFoundError(loc.stripped, `MemoryStore '${this.id}'`);
+      if (entry === undefined) {
+        throw new BlockNotFoundError(loc.stripped, `MemoryStore '${this.id}'`);
+      }
       return entry.bytes.slice(start, end);
     });
   }

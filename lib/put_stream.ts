@@ -87,5 +87,9 @@ export async function putStream(
   await source
     .pipeThrough(chunker, signal === undefined ? {} : { signal })
     .pipeTo(sink, signal === undefined ? {} : { signal });
-  return { manifest: Manifest.fromBlocks(options.name ?? "stream", locators), bytes, blocks: locators.length };
+  return {
+    manifest: Manifest.fromBlocks(options.name ?? "stream", locators),
+    bytes,
+    blocks: locators.length,
+  };
 }

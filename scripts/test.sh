@@ -19,6 +19,8 @@ step() {
 
 step typecheck npx --no-install tsc --noEmit -p .
 step deno-check npx --no-install deno check mod.ts cli.ts $(ls examples/*.ts bench/*.ts 2>/dev/null)
+step deno-lint npx --no-install deno lint
+step deno-fmt npx --no-install deno fmt --check
 step node npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node.json" "$@"
 STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno.json" "$@"
 

@@ -20,7 +20,9 @@ export async function tempDir(): Promise<{ path: string; cleanup: () => Promise<
 /** Random bytes. */
 export function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 65536) randomFillSync(out.subarray(i, Math.min(length, i + 65536)));
+  for (let i = 0; i < length; i += 65536) {
+    randomFillSync(out.subarray(i, Math.min(length, i + 65536)));
+  }
   return out;
 }
 
@@ -62,7 +64,9 @@ export function generatedStream(
 }
 
 /** SHA-256 hex of everything a stream yields. */
-export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ hex: string; bytes: number }> {
+export async function sha256OfStream(
+  stream: ReadableStream<Uint8Array>,
+): Promise<{ hex: string; bytes: number }> {
   const hash = createHash("sha256");
   let bytes = 0;
   for await (const chunk of stream) {

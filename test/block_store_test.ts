@@ -2,8 +2,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   BlockCorruptError,
-  type BlockStore,
   BlockNotFoundError,
+  type BlockStore,
   EMPTY_BLOCK_LOCATOR,
   FileStore,
   MemoryStore,
@@ -13,8 +13,14 @@ import { arrayFrom, randomBytes, tempDir } from "./_utils.ts";
 const enc = (s: string) => new TextEncoder().encode(s);
 const FOO = "acbd18db4cc2f85cedef654fccc4a4d8+3";
 
-const implementations: [string, () => Promise<{ store: BlockStore; cleanup: () => Promise<void> }>][] = [
-  ["MemoryStore", () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() })],
+const implementations: [
+  string,
+  () => Promise<{ store: BlockStore; cleanup: () => Promise<void> }>,
+][] = [
+  [
+    "MemoryStore",
+    () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() }),
+  ],
   ["FileStore", async () => {
     const dir = await tempDir();
     return { store: new FileStore(dir.path), cleanup: dir.cleanup };
@@ -53,10 +59,14 @@ for (const [name, make] of implementations) {
     it("reads ranges", async () => {
       const bytes = randomBytes(1000);
       const { locator } = await store.put(bytes);
-      expect(await store.get(locator, { range: { start: 10, end: 20 } })).toEqual(bytes.subarray(10, 20));
+      expect(await store.get(locator, { range: { start: 10, end: 20 } })).toEqual(
+        bytes.subarray(10, 20),
+      );
       expect(await store.get(locator, { range: { start: 990 } })).toEqual(bytes.subarray(990));
       expect(await store.get(locator, { range: { start: 5, end: 5 } })).toEqual(new Uint8Array());
-      await expect(store.get(locator, { range: { start: 10, end: 1001 } })).rejects.toThrow(RangeError);
+      await expect(store.get(locator, { range: { start: 10, end: 1001 } })).rejects.toThrow(
+        RangeError,
+      );
       await expect(store.get(locator, { range: { start: -1 } })).rejects.toThrow(RangeError);
     });
 
@@ -71,7 +81,10 @@ for (const [name, make] of implementations) {
     it("never needs I/O for the empty block", async () => {
       expect(await store.get(EMPTY_BLOCK_LOCATOR)).toEqual(new Uint8Array());
       expect(await store.has(EMPTY_BLOCK_LOCATOR)).toBe(true);
-      expect(await store.put(new Uint8Array())).toEqual({ locator: EMPTY_BLOCK_LOCATOR, replicas: 1 });
+      expect(await store.put(new Uint8Array())).toEqual({
+        locator: EMPTY_BLOCK_LOCATOR,
+        replicas: 1,
+      });
       expect(await arrayFrom(store.list())).toEqual([]);
     });
 

@@ -5,9 +5,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliIO, main, parseSize } from "../cli.ts";
 import { Manifest } from "../mod.ts";
-import { join, randomBytes, runtime, tempDir, streamOf } from "./_utils.ts";
+import { join, randomBytes, runtime, streamOf, tempDir } from "./_utils.ts";
 
-function memoryIO(stdin: Uint8Array = new Uint8Array()): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
+function memoryIO(
+  stdin: Uint8Array = new Uint8Array(),
+): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
   const chunks: Uint8Array[] = [];
   let err = "";
   return {
@@ -110,7 +112,9 @@ describe("stowage CLI (in-process)", () => {
     expect(await main(["get", manifestFile, "--dir", join(dir.path, "s")], bad)).toBe(1);
     expect(bad.err()).toMatch(/line 1, column 3/);
     const missing = memoryIO();
-    expect(await main(["put", join(dir.path, "nope"), "--dir", join(dir.path, "s")], missing)).toBe(1);
+    expect(await main(["put", join(dir.path, "nope"), "--dir", join(dir.path, "s")], missing)).toBe(
+      1,
+    );
     expect(missing.err()).toMatch(/ENOENT/);
   });
 
@@ -138,7 +142,10 @@ describe("stowage CLI (as a process)", () => {
     ? [process.execPath, "run", "-A", join(root, "cli.ts")]
     : [process.execPath, join(root, "bin", "stowage.js")];
 
-  function run(args: string[], input?: Uint8Array): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+  function run(
+    args: string[],
+    input?: Uint8Array,
+  ): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(command[0]!, [...command.slice(1), ...args], { stdio: "pipe" });
       const out: Buffer[] = [];
@@ -153,7 +160,9 @@ describe("stowage CLI (as a process)", () => {
 
   it(`put and get round-trip through ${runtime === "deno" ? "deno run cli.ts" : "bin/stowage.js"}`, async () => {
     if (runtime === "node" && !existsSync(join(root, "dist", "cli.js"))) {
-      throw new Error("dist/cli.js is missing: run `npm run build` (npm install does it) before the tests");
+      throw new Error(
+        "dist/cli.js is missing: run `npm run build` (npm install does it) before the tests",
+      );
     }
     const dir = await tempDir();
     try {

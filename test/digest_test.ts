@@ -41,7 +41,9 @@ describe("digest", () => {
     const hasher = createHasher("sha256");
     const chunk = enc("a".repeat(1000));
     for (let i = 0; i < 1000; i++) hasher.update(chunk);
-    expect(hasher.digest()).toBe("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    expect(hasher.digest()).toBe(
+      "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
+    );
   });
 
   it("incremental md5 equals one-shot regardless of split", () => {

@@ -93,7 +93,9 @@ describe("FileStore", () => {
       const handle = await saved.open(...args);
       if (args[1] === "wx") {
         (handle as unknown as { write: unknown }).write = () =>
-          Promise.reject(Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }));
+          Promise.reject(
+            Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }),
+          );
       }
       return handle;
     }) as typeof fs.open;
@@ -107,8 +109,9 @@ describe("FileStore", () => {
   });
 
   it("wraps other I/O failures in StoreError with the cause", async () => {
-    fs.rename = (() =>
-      Promise.reject(Object.assign(new Error("EACCES"), { code: "EACCES" }))) as typeof fs.rename;
+    fs.rename =
+      (() =>
+        Promise.reject(Object.assign(new Error("EACCES"), { code: "EACCES" }))) as typeof fs.rename;
     const error = await store.put(enc("foo")).catch((e) => e);
     expect(error).toBeInstanceOf(StoreError);
     expect(error.cause.code).toBe("EACCES");

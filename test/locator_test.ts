@@ -16,7 +16,13 @@ const SIG = "1f27a35dd9af37191d63ad8eb8985624451e7b79";
 describe("parseLocator", () => {
   it("parses an MD5 locator", () => {
     const loc = parseLocator(`${MD5}+3`);
-    expect(loc).toEqual({ digest: MD5, algorithm: "md5", size: 3, hints: [], stripped: `${MD5}+3` });
+    expect(loc).toEqual({
+      digest: MD5,
+      algorithm: "md5",
+      size: 3,
+      hints: [],
+      stripped: `${MD5}+3`,
+    });
   });
 
   it("parses a SHA-256 locator", () => {

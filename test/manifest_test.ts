@@ -109,7 +109,9 @@ describe("Manifest", () => {
     expect(parseError('{"files": 3}').message).toMatch(/files/);
     expect(parseError('{"version": 2, "files": []}').message).toMatch(/version/);
     expect(
-      parseError(`{"files": [{"name": "f", "size": 9, "segments": [{"locator": "${A}", "offset": 0, "length": 3}]}]}`)
+      parseError(
+        `{"files": [{"name": "f", "size": 9, "segments": [{"locator": "${A}", "offset": 0, "length": 3}]}]}`,
+      )
         .message,
     ).toMatch(/size 9/);
   });
@@ -138,9 +140,15 @@ describe("sliceSegments", () => {
     const seg = fc.record({ offset: fc.nat(5), length: fc.nat(6) });
     fc.assert(
       fc.property(fc.array(seg, { maxLength: 8 }), fc.nat(60), fc.nat(60), (raw, a, b) => {
-        const segments = raw.map((s, i) => ({ locator: `L${i}`, offset: s.offset, length: s.length }));
+        const segments = raw.map((s, i) => ({
+          locator: `L${i}`,
+          offset: s.offset,
+          length: s.length,
+        }));
         const expand = (list: { locator: string; offset: number; length: number }[]) =>
-          list.flatMap((s) => Array.from({ length: s.length }, (_, k) => `${s.locator}:${s.offset + k}`));
+          list.flatMap((s) =>
+            Array.from({ length: s.length }, (_, k) => `${s.locator}:${s.offset + k}`)
+          );
         const all = expand(segments);
         const [start, end] = [Math.min(a, b, all.length), Math.min(Math.max(a, b), all.length)];
         expect(expand(sliceSegments(segments, start, end))).toEqual(all.slice(start, end));

@@ -37,11 +37,26 @@ describe("package manifests", () => {
   });
 
   it("exports the public API from mod.ts", () => {
-    for (const name of [
-      "parseLocator", "formatLocator", "LocatorError", "digest", "createHasher", "FixedChunkStream",
-      "BlockHashStream", "Manifest", "ManifestError", "MemoryStore", "FileStore", "putStream",
-      "getStream", "BlockNotFoundError", "BlockCorruptError", "StoreFullError",
-    ]) {
+    for (
+      const name of [
+        "parseLocator",
+        "formatLocator",
+        "LocatorError",
+        "digest",
+        "createHasher",
+        "FixedChunkStream",
+        "BlockHashStream",
+        "Manifest",
+        "ManifestError",
+        "MemoryStore",
+        "FileStore",
+        "putStream",
+        "getStream",
+        "BlockNotFoundError",
+        "BlockCorruptError",
+        "StoreFullError",
+      ]
+    ) {
       expect(api).toHaveProperty(name);
     }
   });

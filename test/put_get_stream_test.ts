@@ -8,7 +8,14 @@ import {
   MemoryStore,
   putStream,
 } from "../mod.ts";
-import { collect, generatedStream, randomBytes, sha256OfStream, tempDir, streamOf } from "./_utils.ts";
+import {
+  collect,
+  generatedStream,
+  randomBytes,
+  sha256OfStream,
+  streamOf,
+  tempDir,
+} from "./_utils.ts";
 
 const MiB = 1024 * 1024;
 
@@ -32,7 +39,9 @@ describe("putStream → getStream round trips through a FileStore", () => {
       const back = await sha256OfStream(getStream(store, result.manifest));
       expect(back).toEqual({ hex: sha256(), bytes: size });
       // The manifest survives its text form.
-      const again = await sha256OfStream(getStream(store, Manifest.parse(result.manifest.toText())));
+      const again = await sha256OfStream(
+        getStream(store, Manifest.parse(result.manifest.toText())),
+      );
       expect(again.hex).toBe(sha256());
     });
   }
@@ -148,8 +157,9 @@ describe("getStream", () => {
         controller.abort(reason);
       },
     });
-    await expect(putStream(store, source, { signal: controller.signal, blockSize: 1000 })).rejects.toBe(
-      reason,
-    );
+    await expect(putStream(store, source, { signal: controller.signal, blockSize: 1000 })).rejects
+      .toBe(
+        reason,
+      );
   });
 });
