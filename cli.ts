@@ -248,14 +248,16 @@ async function serveCommand(
     hostname: values.host ?? "127.0.0.1",
     signal: stop.signal,
   });
-  await writeText(io, `stowage: serving ${store.root} on ${server.url}\n`);
   const { promise, resolve } = deferred();
   const onSignal = (): void => {
     io.stderr("stowage: shutting down (finishing requests in flight)\n");
     server.close().then(resolve, resolve);
   };
+  // Listen for signals before announcing the URL, so a supervisor that stops
+  // the server right after it starts still gets a graceful shutdown.
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  await writeText(io, `stowage: serving ${store.root} on ${server.url}\n`);
   await promise;
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);

@@ -69,25 +69,61 @@ export function fileWritable(path: string): WritableStream<Uint8Array> {
   });
 }
 
+/**
+ * A Node `Readable` (a request body, stdin) as a Web byte stream, honouring
+ * backpressure. Written out rather than `Readable.toWeb`, which on Node 20
+ * throws an uncatchable "Controller is already closed" when the peer aborts.
+ */
+export function fromNodeReadable(
+  readable: NodeJS.ReadableStream & {
+    destroy?: (error?: Error) => void;
+    readableEnded?: boolean;
+    complete?: boolean;
+  },
+  options: { highWaterMark?: number; onCancel?: "destroy" | "drain" } = {},
+): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        readable.on("data", (chunk: Uint8Array) => {
+          if (settled) return;
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 1) <= 0) readable.pause();
+        });
+        readable.on("end", () => {
+          if (settled) return;
+          settled = true;
+          controller.close();
+        });
+        readable.on("error", (error: Error) => {
+          if (settled) return;
+          settled = true;
+          controller.error(error);
+        });
+        readable.on("close", () => {
+          if (settled) return;
+          settled = true;
+          controller.error(new Error("the stream closed before it ended"));
+        });
+        readable.pause();
+      },
+      pull() {
+        readable.resume();
+      },
+      cancel() {
+        settled = true;
+        if (options.onCancel === "destroy") readable.destroy?.();
+        else readable.resume();
+      },
+    },
+    { highWaterMark: options.highWaterMark ?? 1 << 20, size: (chunk) => chunk.byteLength },
+  );
+}
+
 /** Standard input as a byte stream. */
 export function stdinReadable(): ReadableStream<Uint8Array> {
-  const stdin = process.stdin;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      stdin.on("data", (chunk: Uint8Array) => {
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if ((controller.desiredSize ?? 1) <= 0) stdin.pause();
-      });
-      stdin.on("end", () => controller.close());
-      stdin.on("error", (error) => controller.error(error));
-    },
-    pull() {
-      stdin.resume();
-    },
-    cancel() {
-      stdin.destroy();
-    },
-  }, { highWaterMark: 4 });
+  return fromNodeReadable(process.stdin, { onCancel: "destroy" });
 }
 
 /** Standard output as a byte sink that honours the pipe's backpressure. */

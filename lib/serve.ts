@@ -16,7 +16,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Readable } from "node:stream";
+import { fromNodeReadable } from "./_node_io.ts";
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
@@ -194,7 +194,7 @@ async function handleNode(
   const hasBody = method !== "GET" && method !== "HEAD";
   const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
   if (hasBody) {
-    init.body = Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>;
+    init.body = fromNodeReadable(req, { highWaterMark: 256 * 1024 });
     init.duplex = "half";
   }
   let request: Request;

@@ -18,7 +18,7 @@ export async function tempDir(): Promise<{ path: string; cleanup: () => Promise<
 }
 
 /** Random bytes. */
-export function randomBytes(length: number): Uint8Array {
+export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i += 65536) {
     randomFillSync(out.subarray(i, Math.min(length, i + 65536)));
