@@ -325,7 +325,5 @@ function isFsError(error: unknown): boolean {
 // `deno run cli.ts` (and Node >= 24 running dist/cli.js) sets import.meta.main;
 // the npm bin script imports main() instead.
 if ((import.meta as ImportMeta & { main?: boolean }).main) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
+  process.exitCode = await main(process.argv.slice(2));
 }

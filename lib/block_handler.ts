@@ -261,7 +261,7 @@ export function createBlockHandler(
     });
   }
 
-  async function index(request: Request, prefix: string): Promise<Response> {
+  function index(request: Request, prefix: string): Response {
     if (options.adminToken === undefined) {
       throw new HttpError(403, "the index is disabled: no admin token is set");
     }
@@ -316,7 +316,7 @@ export function createBlockHandler(
     const indexMatch = INDEX_PATH.exec(path);
     if (indexMatch !== null) {
       if (method !== "GET") throw new HttpError(405, "use GET", { Allow: "GET" });
-      return await index(request, indexMatch[1] ?? "");
+      return index(request, indexMatch[1] ?? "");
     }
     if (!DIGEST_PATH.test(path)) throw new HttpError(400, `no such route '${path.slice(0, 100)}'`);
     switch (method) {
