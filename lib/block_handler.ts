@@ -192,8 +192,10 @@ export function createBlockHandler(
         `body has ${bytes.data.length} bytes, the locator says ${expectedSize}`,
       );
     }
+    // The body was hashed as it streamed in: the store need not hash it again.
     const result = await store.put(bytes.data, {
       expect: `${digest}+${bytes.data.length}`,
+      verified: true,
       signal: request.signal,
     });
     const locator = options.signingKey !== undefined && token

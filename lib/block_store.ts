@@ -47,6 +47,13 @@ export interface PutOptions {
    * fails with `BlockCorruptError` and nothing is stored.
    */
   expect?: string | Locator;
+  /**
+   * The caller has already hashed these bytes and they match `expect`, so the
+   * store may skip hashing them again (the block server hashes bodies as they
+   * stream in; the write pipeline hashes to find the locator). Ignored without
+   * `expect`. @default {false}
+   */
+  verified?: boolean;
 }
 
 /** What a put achieved. */

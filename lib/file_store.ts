@@ -194,6 +194,7 @@ export class FileStore implements BlockStore {
       options.digest ?? this.#digest,
       options.expect,
       `FileStore '${this.root}'`,
+      options.verified,
     );
     if (bytes.length === 0) return { locator, replicas: 1 };
     await this.open();
@@ -207,7 +208,8 @@ export class FileStore implements BlockStore {
       await fs.mkdir(dir, { recursive: true });
       handle = await fs.open(temp, "wx");
       await writeFully(handle, bytes);
-      await handle.sync();
+      // Data (not metadata) must be durable before the rename publishes the block.
+      await handle.datasync();
       await handle.close();
       handle = undefined;
       throwIfAborted(options.signal);

@@ -79,6 +79,7 @@ export class MemoryStore implements BlockStore {
         options.digest ?? this.#digest,
         options.expect,
         `MemoryStore '${this.id}'`,
+        options.verified,
       );
       if (bytes.length === 0) return { locator, replicas: 1 };
       const existing = this.#blocks.get(locator);

@@ -142,3 +142,15 @@ for (const [name, make] of implementations) {
     });
   });
 }
+
+describe("PutOptions.verified", () => {
+  it("lets a caller that already hashed the bytes skip a second hash, but still checks the size", async () => {
+    const store = new MemoryStore();
+    const foo = new TextEncoder().encode("foo");
+    expect((await store.put(foo, { expect: FOO, verified: true })).locator).toBe(FOO);
+    // A size mismatch is still caught even when the caller claims to have verified.
+    await expect(store.put(new TextEncoder().encode("fooo"), { expect: FOO, verified: true }))
+      .rejects
+      .toBeInstanceOf(BlockCorruptError);
+  });
+});

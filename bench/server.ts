@@ -1,0 +1,160 @@
+/**
+ * bench/server: 64 concurrent clients each doing a 1 MiB PUT then a GET of it,
+ * for 20 s, against (a) Stowage's block server (createBlockHandler over a
+ * FileStore, verified on PUT and GET) and (b) a bare node:http handler that
+ * writes the same bytes to disk and reads them back without verifying. Both in
+ * the same run, each server in its own child process; prints requests/s, p50
+ * and p99 latency, errors, and the overhead ratio.
+ *
+ * `npm run bench -- server [--seconds 20] [--clients 64] [--size 1048576]`
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { pipeline } from "node:stream/promises";
+import { createBlockHandler, FileStore, serve } from "../mod.ts";
+import { arg, percentile, runtime } from "./_utils.ts";
+
+const role = arg("role", "driver");
+
+if (role === "stowage" || role === "bare") {
+  const dir = arg("dir", "");
+  let url: string;
+  if (role === "stowage") {
+    const server = await serve(createBlockHandler({ store: new FileStore(dir) }), { port: 0 });
+    url = server.url;
+  } else {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").slice(1);
+      const digest = path.split("+")[0]!;
+      if (!/^[0-9a-f]{32}$/.test(digest)) {
+        res.statusCode = 400;
+        res.end();
+        return;
+      }
+      const file = join(dir, digest);
+      if (req.method === "PUT") {
+        pipeline(req, createWriteStream(file)).then(
+          async () => res.end(`${digest}+${(await stat(file)).size}\n`),
+          () => {
+            res.statusCode = 500;
+            res.end();
+          },
+        );
+      } else {
+        pipeline(createReadStream(file), res).catch(() => res.destroy());
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  }
+  console.log(`URL ${url}`);
+} else {
+  const seconds = Number(arg("seconds", "20"));
+  const clients = Number(arg("clients", "64"));
+  const size = Number(arg("size", String(1 << 20)));
+  const results: Record<string, Result> = {};
+  for (const kind of ["bare", "stowage"] as const) {
+    results[kind] = await runAgainst(kind, seconds, clients, size);
+    const r = results[kind]!;
+    console.log(
+      `${kind.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${
+        r.p99.toFixed(1)
+      } ms  errors ${r.errors}  (${r.requests} requests, ${r.mbps.toFixed(0)} MB/s)`,
+    );
+  }
+  const ratio = results.stowage!.rps / results.bare!.rps;
+  console.log(
+    `RESULT server (${runtime}): stowage/bare throughput ratio ${ratio.toFixed(2)}, overhead ${
+      ((1 / ratio - 1) * 100).toFixed(0)
+    }%; p99 ${results.stowage!.p99.toFixed(1)} vs ${results.bare!.p99.toFixed(1)} ms; errors ${
+      results.stowage!.errors + results.bare!.errors
+    }`,
+  );
+  if (results.stowage!.errors + results.bare!.errors > 0) process.exitCode = 1;
+}
+
+interface Result {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  mbps: number;
+}
+
+async function runAgainst(
+  kind: "bare" | "stowage",
+  seconds: number,
+  clients: number,
+  size: number,
+): Promise<Result> {
+  const dir = await mkdtemp(join(tmpdir(), `stowage-bench-${kind}-`));
+  const self = runtime === "deno"
+    ? ["run", "-A", new URL(import.meta.url).pathname]
+    : [process.argv[1]!];
+  const child = spawn(process.execPath, [...self, "--role", kind, "--dir", dir], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Buffer) => {
+      out += c;
+      const m = /URL (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once("exit", (code) => reject(new Error(`${kind} server exited ${code}`)));
+  });
+  const latencies: number[] = [];
+  let errors = 0;
+  let bytes = 0;
+  const deadline = performance.now() + seconds * 1000;
+  let counter = 0;
+  const base = new Uint8Array(size);
+  crypto.getRandomValues(base.subarray(0, Math.min(size, 65536)));
+  for (let i = 65536; i < size; i += 65536) base.copyWithin(i, 0, Math.min(65536, size - i));
+  async function client(id: number): Promise<void> {
+    const body = base.slice();
+    while (performance.now() < deadline) {
+      const n = counter++;
+      new DataView(body.buffer).setUint32(0, n);
+      new DataView(body.buffer).setUint32(4, id);
+      const digest = createHash("md5").update(body).digest("hex");
+      let t = performance.now();
+      try {
+        const put = await fetch(`${url}${digest}`, { method: "PUT", body });
+        const locator = (await put.text()).trim();
+        if (put.status !== 200) throw new Error(`PUT ${put.status}`);
+        latencies.push(performance.now() - t);
+        t = performance.now();
+        const get = await fetch(`${url}${locator}`);
+        const got = new Uint8Array(await get.arrayBuffer());
+        if (get.status !== 200 || got.length !== size) throw new Error(`GET ${get.status}`);
+        latencies.push(performance.now() - t);
+        bytes += 2 * size;
+      } catch (error) {
+        errors++;
+        if (errors < 5) console.error(`${kind}: ${(error as Error).message}`);
+      }
+    }
+  }
+  const started = performance.now();
+  await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
+  const elapsed = (performance.now() - started) / 1000;
+  child.kill("SIGKILL");
+  await rm(dir, { recursive: true, force: true });
+  return {
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    mbps: bytes / elapsed / 1e6,
+  };
+}
