@@ -27,3 +27,8 @@ export * from "./lib/get_stream.ts";
 export * from "./lib/permission.ts";
 export * from "./lib/block_handler.ts";
 export * from "./lib/serve.ts";
+export * from "./lib/retry.ts";
+export * from "./lib/rendezvous.ts";
+export * from "./lib/keep_service.ts";
+export * from "./lib/block_client.ts";
+export * from "./lib/block_write_stream.ts";

@@ -29,6 +29,7 @@
  * @module
  */
 import type { BlockStore } from "./block_store.ts";
+import { newRequestId } from "./_request_id.ts";
 import { createHasher } from "./digest.ts";
 import {
   BlockCorruptError,
@@ -474,12 +475,4 @@ function parseRange(header: string | null, size: number): [number, number] | und
     });
   }
   return [start, end];
-}
-
-function newRequestId(): string {
-  let id = "req-";
-  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
-  const random = crypto.getRandomValues(new Uint8Array(20));
-  for (const b of random) id += alphabet[b % 36];
-  return id;
 }

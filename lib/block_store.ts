@@ -54,6 +54,12 @@ export interface PutOptions {
    * `expect`. @default {false}
    */
   verified?: boolean;
+  /** Copies wanted, for services that replicate themselves (Keep proxies). @default {1} */
+  copies?: number;
+  /** Storage classes wanted, for services that know them. */
+  classes?: readonly string[];
+  /** `X-Request-Id` to send, for services that log it. */
+  requestId?: string;
 }
 
 /** What a put achieved. */
@@ -62,6 +68,11 @@ export interface PutResult {
   locator: string;
   /** Copies the store confirmed. */
   replicas: number;
+  /**
+   * Copies confirmed per storage class, when the store reports them
+   * (`X-Keep-Storage-Classes-Confirmed`); absent when it does not.
+   */
+  classes?: Record<string, number>;
 }
 
 /** One stored block, as listed. */

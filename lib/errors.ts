@@ -98,6 +98,129 @@ export class StoreFullError extends StowageError {}
 /** A store or service failed for another reason (I/O, permissions, network); `cause` says why. */
 export class StoreError extends StowageError {}
 
+/** A block service answered with an error status, or could not be reached. */
+export class ServiceError extends StowageError {
+  /** The service's id. */
+  readonly service: string;
+  /** The HTTP status, when the service answered. */
+  readonly status: number | undefined;
+  /** Whether another try (later, or at this service) may succeed. */
+  readonly retryable: boolean;
+  /**
+   * @param service The service's id.
+   * @param message What failed.
+   * @param details Status and retryability.
+   */
+  constructor(
+    service: string,
+    message: string,
+    details: { status?: number; retryable: boolean },
+    options?: ErrorOptions,
+  ) {
+    super(`${message} (service '${service}')`, options);
+    this.service = service;
+    this.status = details.status;
+    this.retryable = details.retryable;
+  }
+}
+
+/** A request ran past one of its deadlines (response headers, idle body gap, whole request). */
+export class DeadlineError extends ServiceError {
+  /** Which deadline passed. */
+  readonly deadline: "headers" | "idle" | "request";
+  /**
+   * @param service The service's id.
+   * @param deadline Which deadline passed.
+   * @param ms The deadline in milliseconds.
+   */
+  constructor(service: string, deadline: "headers" | "idle" | "request", ms: number) {
+    const what = deadline === "headers"
+      ? "no response headers"
+      : deadline === "idle"
+      ? "no body bytes"
+      : "the request did not finish";
+    super(service, `Deadline passed: ${what} within ${ms} ms`, { retryable: true });
+    this.deadline = deadline;
+  }
+}
+
+/** What one service last said during a replicated put or a read. */
+export interface ServiceOutcome {
+  /** The service's id. */
+  service: string;
+  /** Its last HTTP status, when it answered. */
+  status?: number;
+  /** Its last error message, when it failed. */
+  error?: string;
+  /** Replicas it confirmed. */
+  replicas?: number;
+}
+
+/** A replicated put could not store enough copies (or storage classes). */
+export class InsufficientReplicasError extends StowageError {
+  /** The block's locator. */
+  readonly locator: string;
+  /** Copies wanted. */
+  readonly wanted: number;
+  /** Copies confirmed. */
+  readonly achieved: number;
+  /** Storage classes wanted. */
+  readonly classesWanted: readonly string[];
+  /** Copies confirmed per class. */
+  readonly classesAchieved: Readonly<Record<string, number>>;
+  /** Every service's last status or error. */
+  readonly services: readonly ServiceOutcome[];
+  /** @param details What was wanted, what was achieved, and what each service said. */
+  constructor(details: {
+    locator: string;
+    wanted: number;
+    achieved: number;
+    classesWanted: readonly string[];
+    classesAchieved: Readonly<Record<string, number>>;
+    services: readonly ServiceOutcome[];
+    rounds: number;
+  }) {
+    const classes = details.classesWanted.length === 0
+      ? ""
+      : ` and classes [${details.classesWanted.join(", ")}] (confirmed ${
+        JSON.stringify(details.classesAchieved)
+      })`;
+    const said = details.services.map((s) => `${s.service}: ${s.error ?? `HTTP ${s.status}`}`).join(
+      "; ",
+    );
+    super(
+      `Cannot store block '${details.locator}': wanted ${details.wanted} copies${classes} but ${details.achieved} confirmed after ${details.rounds} round(s)${
+        said ? ` — ${said}` : " — no writable service"
+      }`,
+    );
+    this.locator = details.locator;
+    this.wanted = details.wanted;
+    this.achieved = details.achieved;
+    this.classesWanted = details.classesWanted;
+    this.classesAchieved = details.classesAchieved;
+    this.services = details.services;
+  }
+}
+
+/** A block could not be read from any service, and not every service said "not found". */
+export class BlockReadError extends StowageError {
+  /** The locator asked for. */
+  readonly locator: string;
+  /** Each service's failure. */
+  readonly services: readonly ServiceOutcome[];
+  /** @param locator The locator. @param services What each service said. */
+  constructor(locator: string, services: readonly ServiceOutcome[], options?: ErrorOptions) {
+    super(
+      `Cannot read block '${locator}' from any service — ${
+        services.map((s) => `${s.service}: ${s.error ?? `HTTP ${s.status}`}`).join("; ") || "no service"
+      }`,
+      options,
+    );
+    this.locator = locator;
+    this.services = services;
+  }
+}
+
 function truncate(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

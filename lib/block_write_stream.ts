@@ -1,0 +1,312 @@
+/**
+ * `BlockWriteStream`: the write side of Stowage. A `WritableStream<Uint8Array>`
+ * that cuts the bytes written to it into blocks, hashes each, and stores it
+ * replicated through a {@linkcode BlockClient}, several blocks in parallel.
+ *
+ * - Backpressure: `write()` resolves only once a block can start uploading
+ *   (fewer than `concurrency` in flight), so memory stays about
+ *   `(concurrency + 1) × blockSize` whatever the stream's length. Hashing a block
+ *   overlaps uploading the ones before it.
+ * - `result` resolves, after `close()`, with the manifest; it rejects with the
+ *   cause when the stream is aborted (`signal`, `writer.abort()`) or a block
+ *   fails for good, and every PUT in flight is cancelled first.
+ * - It is an `EventTarget`: `progress` events carry a {@linkcode WriteProgress}.
+ *
+ * @example Storing a download on three block servers
+ * ```ts ignore
+ * import { BlockClient } from "stowage";
+ *
+ * const client = new BlockClient({ services: ["http://a:25107", "http://b:25107", "http://c:25107"] });
+ * const sink = client.writable({ blockSize: 8 * 1024 * 1024 });
+ * sink.addEventListener("progress", (e) => console.log((e as CustomEvent).detail.bytesUploaded));
+ * await (await fetch("https://example.com/big.iso")).body!.pipeTo(sink);
+ * const { manifest } = await sink.result;
+ * console.log(manifest.toText());
+ * ```
+ *
+ * @module
+ */
+import PQueue from "p-queue";
+import type { BlockClient, ReplicatedPutResult } from "./block_client.ts";
+import { digest } from "./digest.ts";
+import { Manifest } from "./manifest.ts";
+
+/** Options for {@linkcode BlockClient.writable}. */
+export interface BlockWriteStreamOptions {
+  /** Bytes per block. @default {67108864} (64 MiB) */
+  blockSize?: number;
+  /** Replicas per block. @default {the client's copies} */
+  copies?: number;
+  /** Storage classes. @default {the client's classes} */
+  classes?: readonly string[];
+  /** Blocks uploading at once. @default {4} */
+  concurrency?: number;
+  /** Aborts the upload: PUTs in flight are cancelled and `result` rejects with the reason. */
+  signal?: AbortSignal;
+  /** Skip blocks that HEAD finds on `copies` services already. @default {false} */
+  skipExisting?: boolean;
+  /** The file's name in the manifest. @default {"stream"} */
+  name?: string;
+}
+
+/** What a finished {@linkcode BlockWriteStream} stored. */
+export interface WriteResult {
+  /** A one-file manifest of the stream (locators signed when services sign them). */
+  manifest: Manifest;
+  /** Bytes written. */
+  bytes: number;
+  /** Blocks stored. */
+  blocks: number;
+  /** Replicas confirmed, per block, in order. */
+  replicas: number[];
+}
+
+/** Progress figures, carried by `progress` events. */
+export interface WriteProgress {
+  /** Bytes written into the stream. */
+  bytesReceived: number;
+  /** Bytes hashed into blocks. */
+  bytesHashed: number;
+  /** Bytes whose blocks are stored (or were found stored). */
+  bytesUploaded: number;
+  /** Blocks stored. */
+  blocksDone: number;
+  /** Blocks skipped because they were already stored (`skipExisting`). */
+  blocksSkipped: number;
+  /** Replicas confirmed, summed over blocks. */
+  replicasConfirmed: number;
+}
+
+/** See the module doc. */
+export class BlockWriteStream extends WritableStream<Uint8Array> implements EventTarget {
+  /** Resolves after `close()` with what was stored; rejects on abort or failure. */
+  readonly result: Promise<WriteResult>;
+  #events: EventTarget;
+  #state: WriteState;
+
+  /**
+   * @param client The client that stores blocks.
+   * @param options Block size, copies, classes, concurrency, signal, skipExisting, name.
+   * @throws {RangeError} On a bad block size or concurrency.
+   */
+  constructor(client: BlockClient, options: BlockWriteStreamOptions = {}) {
+    const events = new EventTarget();
+    const state = new WriteState(client, options, events);
+    super(
+      {
+        start: (controller) => state.start(controller),
+        write: (chunk) => state.write(chunk),
+        close: () => state.close(),
+        abort: (reason) => state.abort(reason),
+      },
+      { highWaterMark: 1 },
+    );
+    this.#events = events;
+    this.#state = state;
+    this.result = state.result;
+  }
+
+  /** The figures so far. */
+  get progress(): Readonly<WriteProgress> {
+    return { ...this.#state.progress };
+  }
+
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    this.#events.addEventListener(type, listener, options);
+  }
+
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    this.#events.removeEventListener(type, listener, options);
+  }
+
+  dispatchEvent(event: Event): boolean {
+    return this.#events.dispatchEvent(event);
+  }
+}
+
+/** The sink's state, built before `super()` so the sink callbacks can reach it. */
+class WriteState {
+  readonly result: Promise<WriteResult>;
+  readonly progress: WriteProgress = {
+    bytesReceived: 0,
+    bytesHashed: 0,
+    bytesUploaded: 0,
+    blocksDone: 0,
+    blocksSkipped: 0,
+    replicasConfirmed: 0,
+  };
+  #client: BlockClient;
+  #events: EventTarget;
+  #blockSize: number;
+  #concurrency: number;
+  #copies: number;
+  #options: BlockWriteStreamOptions;
+  #queue: PQueue;
+  #abort = new AbortController();
+  #controller: WritableStreamDefaultController | undefined;
+  #buffer: Uint8Array | undefined;
+  #filled = 0;
+  #blocks: { locator: string; replicas: number }[] = [];
+  #tasks = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+  #resolve!: (result: WriteResult) => void;
+  #reject!: (error: unknown) => void;
+  #onSignal = (): void => this.#fail(this.#options.signal!.reason);
+
+  constructor(client: BlockClient, options: BlockWriteStreamOptions, events: EventTarget) {
+    this.#client = client;
+    this.#events = events;
+    this.#options = options;
+    this.#blockSize = options.blockSize ?? 64 * 1024 * 1024;
+    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize <= 0) {
+      throw new RangeError(
+        `Cannot construct BlockWriteStream as blockSize must be a positive integer: current value is ${this.#blockSize}`,
+      );
+    }
+    this.#concurrency = options.concurrency ?? 4;
+    if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency <= 0) {
+      throw new RangeError(
+        `Cannot construct BlockWriteStream as concurrency must be a positive integer: current value is ${this.#concurrency}`,
+      );
+    }
+    this.#copies = options.copies ?? client.copies;
+    this.#queue = new PQueue({ concurrency: this.#concurrency });
+    this.result = new Promise<WriteResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A caller who never looks at `result` must not get an unhandled rejection.
+    this.result.catch(() => {});
+  }
+
+  start(controller: WritableStreamDefaultController): void {
+    this.#controller = controller;
+    const signal = this.#options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.#fail(signal.reason);
+      else signal.addEventListener("abort", this.#onSignal, { once: true });
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#throwIfFailed();
+    if (!(chunk instanceof Uint8Array)) {
+      const error = new TypeError("Cannot write to BlockWriteStream: expected a Uint8Array chunk");
+      this.#fail(error);
+      throw error;
+    }
+    this.progress.bytesReceived += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.#buffer ??= new Uint8Array(this.#blockSize);
+      const take = Math.min(this.#blockSize - this.#filled, chunk.length - offset);
+      this.#buffer.set(chunk.subarray(offset, offset + take), this.#filled);
+      this.#filled += take;
+      offset += take;
+      if (this.#filled === this.#blockSize) {
+        const block = this.#buffer;
+        this.#buffer = undefined;
+        this.#filled = 0;
+        await this.#submit(block);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.#throwIfFailed();
+      if (this.#buffer !== undefined && this.#filled > 0) {
+        // Copy the tail so the full-size buffer can go.
+        const tail = this.#buffer.slice(0, this.#filled);
+        this.#buffer = undefined;
+        this.#filled = 0;
+        await this.#submit(tail);
+      }
+      await Promise.all([...this.#tasks]);
+      this.#throwIfFailed();
+      const manifest = Manifest.fromBlocks(this.#options.name ?? "stream", this.#blocks.map((b) => b.locator));
+      this.#detach();
+      this.#resolve({
+        manifest,
+        bytes: this.progress.bytesHashed,
+        blocks: this.#blocks.length,
+        replicas: this.#blocks.map((b) => b.replicas),
+      });
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure!.error;
+    }
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.#fail(reason);
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  async #submit(block: Uint8Array): Promise<void> {
+    const index = this.#blocks.length;
+    const locator = `${digest(block, this.#client.digest)}+${block.length}`;
+    this.#blocks.push({ locator, replicas: 0 });
+    this.progress.bytesHashed += block.length;
+    this.#emit();
+    this.#throwIfFailed();
+    const signal = this.#abort.signal;
+    const task = this.#queue.add(async () => {
+      let stored: ReplicatedPutResult | undefined;
+      if (this.#options.skipExisting) {
+        const found = await this.#client.replicas(locator, { signal, enough: this.#copies });
+        if (found >= this.#copies) {
+          stored = { locator, replicas: found, classes: {}, overReplicated: 0 };
+          this.progress.blocksSkipped++;
+        }
+      }
+      stored ??= await this.#client.put(block, this.#putOptions(locator, signal));
+      this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
+      this.progress.bytesUploaded += block.length;
+      this.progress.blocksDone++;
+      this.progress.replicasConfirmed += stored.replicas;
+      this.#emit();
+    }, { signal }).catch((error: unknown) => this.#fail(error));
+    const tracked: Promise<void> = task.finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+    // Backpressure: return (and accept more bytes) only once this block has a slot.
+    await this.#queue.onSizeLessThan(1);
+    this.#throwIfFailed();
+  }
+
+  #putOptions(locator: string, signal: AbortSignal) {
+    const options: Parameters<BlockClient["put"]>[1] = { locator, signal, copies: this.#copies };
+    if (this.#options.classes !== undefined) options.classes = this.#options.classes;
+    return options;
+  }
+
+  #emit(): void {
+    this.#events.dispatchEvent(new CustomEvent("progress", { detail: { ...this.progress } }));
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error };
+    this.#buffer = undefined;
+    this.#abort.abort(error);
+    this.#detach();
+    this.#controller?.error(error);
+    this.#reject(error);
+  }
+
+  #detach(): void {
+    this.#options.signal?.removeEventListener("abort", this.#onSignal);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+}
