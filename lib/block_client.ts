@@ -28,7 +28,7 @@
  */
 import PQueue from "p-queue";
 import type { BlockStore, GetOptions } from "./block_store.ts";
-import { assertAlgorithm, type DigestAlgorithm, digest } from "./digest.ts";
+import { assertAlgorithm, digest, type DigestAlgorithm } from "./digest.ts";
 import {
   BlockCorruptError,
   BlockNotFoundError,
@@ -148,7 +148,9 @@ export class BlockClient {
     this.#services = options.services.map((s) => describeService(s, options));
     const ids = new Set<string>();
     for (const s of this.#services) {
-      if (ids.has(s.id)) throw new TypeError(`Cannot construct BlockClient: service id '${s.id}' appears twice`);
+      if (ids.has(s.id)) {
+        throw new TypeError(`Cannot construct BlockClient: service id '${s.id}' appears twice`);
+      }
       ids.add(s.id);
     }
     this.services = this.#services.map((s) => s.store);
@@ -159,7 +161,9 @@ export class BlockClient {
     this.#retry = retryPolicy(options.retry);
     const concurrency = options.uploadConcurrency ?? Infinity;
     if (!(concurrency >= 1)) {
-      throw new RangeError(`Cannot construct BlockClient as uploadConcurrency must be >= 1: current value is ${concurrency}`);
+      throw new RangeError(
+        `Cannot construct BlockClient as uploadConcurrency must be >= 1: current value is ${concurrency}`,
+      );
     }
     this.#uploads = new PQueue({ concurrency });
     this.#warn = options.onWarning ?? ((message) => console.warn(`stowage: ${message}`));
@@ -179,7 +183,9 @@ export class BlockClient {
    * @throws {InsufficientReplicasError} When too few replicas could be stored.
    */
   async put(bytes: Uint8Array, options: ReplicatedPutOptions = {}): Promise<ReplicatedPutResult> {
-    if (!(bytes instanceof Uint8Array)) throw new TypeError("Cannot put block: expected a Uint8Array");
+    if (!(bytes instanceof Uint8Array)) {
+      throw new TypeError("Cannot put block: expected a Uint8Array");
+    }
     const copies = checkCopies(options.copies ?? this.copies);
     const wantedClasses = [...(options.classes ?? this.classes)];
     const signal = options.signal;
@@ -188,7 +194,9 @@ export class BlockClient {
       ? toLocator(options.locator).stripped
       : `${digest(bytes, this.digest)}+${bytes.length}`;
     if (toLocator(locator).size !== bytes.length) {
-      throw new RangeError(`Cannot put block: locator '${locator}' does not match ${bytes.length} bytes`);
+      throw new RangeError(
+        `Cannot put block: locator '${locator}' does not match ${bytes.length} bytes`,
+      );
     }
     const algorithm = toLocator(locator).algorithm;
     if (copies === 0 || isEmptyBlock(locator)) {
@@ -205,12 +213,15 @@ export class BlockClient {
     let done = 0;
     let signedLocator = locator;
     let rounds = 0;
-    const pendingClasses = () => trackClasses ? wantedClasses.filter((c) => (classDone[c] ?? 0) < copies) : [];
+    const pendingClasses = () =>
+      trackClasses ? wantedClasses.filter((c) => (classDone[c] ?? 0) < copies) : [];
     const satisfied = () => done >= copies && pendingClasses().length === 0;
 
     for (let round = 0; round < this.#retry.rounds && !satisfied(); round++) {
       if (round > 0) await sleep(backoffDelay(this.#retry, round), signal);
-      const candidates = order.filter((s) => state.get(s.id) !== "ok" && state.get(s.id) !== "permanent");
+      const candidates = order.filter((s) =>
+        state.get(s.id) !== "ok" && state.get(s.id) !== "permanent"
+      );
       if (candidates.length === 0) break;
       rounds++;
       const inflight = new Set<Promise<void>>();
@@ -234,9 +245,15 @@ export class BlockClient {
           }).then(
             (result) => {
               state.set(service.id, "ok");
-              outcomes.set(service.id, { service: service.id, status: 200, replicas: result.replicas });
+              outcomes.set(service.id, {
+                service: service.id,
+                status: 200,
+                replicas: result.replicas,
+              });
               done += result.replicas;
-              if (result.locator.startsWith(locator) && result.locator.length > signedLocator.length) {
+              if (
+                result.locator.startsWith(locator) && result.locator.length > signedLocator.length
+              ) {
                 signedLocator = result.locator;
               }
               if (trackClasses && result.classes === undefined) {
@@ -246,7 +263,9 @@ export class BlockClient {
                   `service '${service.id}' does not confirm storage classes; counting copies only`,
                 );
               }
-              for (const [name, n] of Object.entries(result.classes ?? {})) classDone[name] = (classDone[name] ?? 0) + n;
+              for (const [name, n] of Object.entries(result.classes ?? {})) {
+                classDone[name] = (classDone[name] ?? 0) + n;
+              }
             },
             (error: unknown) => {
               if (signal?.aborted) return;
@@ -323,14 +342,20 @@ export class BlockClient {
    * @param options Signal; `enough` stops counting once that many are found.
    * @returns The number of services that have it.
    */
-  async replicas(locator: string | Locator, options: { signal?: AbortSignal; enough?: number } = {}): Promise<number> {
+  async replicas(
+    locator: string | Locator,
+    options: { signal?: AbortSignal; enough?: number } = {},
+  ): Promise<number> {
     const loc = toLocator(locator);
     if (isEmptyBlock(loc)) return this.#services.length;
     let found = 0;
     for (const service of rendezvousOrder(loc.digest, this.#services)) {
       try {
-        if (await service.store.has(locator, options.signal ? { signal: options.signal } : {})) found++;
-      } catch (error) {
+        if (await service.store.has(locator, options.signal ? { signal: options.signal } : {})) {
+          found++;
+        }
+      } catch {
+        // A service that cannot answer counts as not having it.
         if (options.signal?.aborted) throw options.signal.reason;
       }
       if (options.enough !== undefined && found >= options.enough) break;
@@ -385,7 +410,12 @@ export class BlockClient {
     }
     throw new BlockReadError(
       loc.stripped,
-      all.map(({ service, status, error }) => (status === undefined ? { service, error: error! } : { service, status, error: error! })),
+      all.map((
+        { service, status, error },
+      ) => (status === undefined
+        ? { service, error: error! }
+        : { service, status, error: error! })
+      ),
     );
   }
 
@@ -424,7 +454,10 @@ function describeService(
       service = new FileStore(service);
     }
   }
-  if (service === null || typeof service !== "object" || typeof service.put !== "function" || typeof service.id !== "string") {
+  if (
+    service === null || typeof service !== "object" || typeof service.put !== "function" ||
+    typeof service.id !== "string"
+  ) {
     throw new TypeError("Cannot use service: expected a BlockStore or a URL or path string");
   }
   const described = service as BlockStore & { type?: unknown; readOnly?: unknown };

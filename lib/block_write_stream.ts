@@ -232,7 +232,10 @@ class WriteState {
       }
       await Promise.all([...this.#tasks]);
       this.#throwIfFailed();
-      const manifest = Manifest.fromBlocks(this.#options.name ?? "stream", this.#blocks.map((b) => b.locator));
+      const manifest = Manifest.fromBlocks(
+        this.#options.name ?? "stream",
+        this.#blocks.map((b) => b.locator),
+      );
       this.#detach();
       this.#resolve({
         manifest,

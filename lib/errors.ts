@@ -92,8 +92,16 @@ export class BlockCorruptError extends StowageError {
   }
 }
 
-/** The store has no room for the block (ENOSPC, or a quota); nothing was left behind. */
-export class StoreFullError extends StowageError {}
+/** The store has no room for the block (ENOSPC, a quota, HTTP 507); nothing was left behind. */
+export class StoreFullError extends StowageError {
+  /** The HTTP status, when a service said so (507). */
+  readonly status: number | undefined;
+  /** @param message What failed and where. @param options `cause`, and the HTTP status. */
+  constructor(message: string, options?: ErrorOptions & { status?: number }) {
+    super(message, options);
+    this.status = options?.status;
+  }
+}
 
 /** A store or service failed for another reason (I/O, permissions, network); `cause` says why. */
 export class StoreError extends StowageError {}
@@ -212,7 +220,8 @@ export class BlockReadError extends StowageError {
   constructor(locator: string, services: readonly ServiceOutcome[], options?: ErrorOptions) {
     super(
       `Cannot read block '${locator}' from any service — ${
-        services.map((s) => `${s.service}: ${s.error ?? `HTTP ${s.status}`}`).join("; ") || "no service"
+        services.map((s) => `${s.service}: ${s.error ?? `HTTP ${s.status}`}`).join("; ") ||
+        "no service"
       }`,
       options,
     );

@@ -14,6 +14,9 @@
  * @module
  */
 import type { BlockStore } from "./block_store.ts";
+
+/** Anything blocks can be read from: a {@linkcode BlockStore}, or a `BlockClient`. */
+export type BlockSource = Pick<BlockStore, "get">;
 import { type Manifest, type Segment, sliceSegments } from "./manifest.ts";
 import { parseLocator } from "./locator.ts";
 
@@ -32,14 +35,14 @@ export interface GetStreamOptions {
 /**
  * Streams the bytes a manifest describes.
  *
- * @param store Where the blocks are.
+ * @param store Where the blocks are: a store, or a `BlockClient` reading from several.
  * @param manifest The manifest.
  * @param options File, range and signal.
  * @returns A byte stream.
  * @throws {RangeError} When the file is unknown or the range does not fit.
  */
 export function getStream(
-  store: BlockStore,
+  store: BlockSource,
   manifest: Manifest,
   options: GetStreamOptions = {},
 ): ReadableStream<Uint8Array> {

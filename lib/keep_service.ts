@@ -42,6 +42,7 @@ import {
 } from "./errors.ts";
 import { isEmptyBlock, type Locator, toLocator } from "./locator.ts";
 import { isRetryableStatus } from "./retry.ts";
+import { nodeFetch } from "./_node_fetch.ts";
 
 /** Deadlines for one request, in ms. */
 export interface ServiceTimeouts {
@@ -63,7 +64,10 @@ export interface KeepServiceOptions {
   readOnly?: boolean;
   /** Stable id for rendezvous ordering. @default {the URL, normalised} */
   id?: string;
-  /** The fetch to use. @default {globalThis.fetch} */
+  /**
+   * The fetch to use. @default {globalThis.fetch, and node:http for PUT bodies,
+   * which the runtimes' fetch would copy}
+   */
   fetch?: typeof fetch;
   /** Deadlines. */
   timeouts?: ServiceTimeouts;
@@ -79,7 +83,7 @@ export class KeepService implements BlockStore {
   /** Whether writes are refused locally. */
   readonly readOnly: boolean;
   #token: string | undefined;
-  #fetch: typeof fetch;
+  #fetch: typeof fetch | undefined;
   #timeouts: Required<ServiceTimeouts>;
 
   /**
@@ -102,11 +106,13 @@ export class KeepService implements BlockStore {
     this.id = options.id ?? this.url;
     this.type = options.type ?? "disk";
     if (this.type !== "disk" && this.type !== "proxy") {
-      throw new TypeError(`Cannot construct KeepService: type must be 'disk' or 'proxy', not '${this.type}'`);
+      throw new TypeError(
+        `Cannot construct KeepService: type must be 'disk' or 'proxy', not '${this.type}'`,
+      );
     }
     this.readOnly = options.readOnly ?? false;
     this.#token = options.token;
-    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#fetch = options.fetch;
     this.#timeouts = {
       headers: options.timeouts?.headers ?? 20_000,
       idle: options.timeouts?.idle ?? 60_000,
@@ -116,9 +122,17 @@ export class KeepService implements BlockStore {
 
   async put(bytes: Uint8Array, options: PutOptions = {}): Promise<PutResult> {
     if (this.readOnly) {
-      throw new ServiceError(this.id, "Cannot put block: the service is read-only", { retryable: false });
+      throw new ServiceError(this.id, "Cannot put block: the service is read-only", {
+        retryable: false,
+      });
     }
-    const locator = locatorFor(bytes, options.digest ?? "md5", options.expect, this.id, options.verified);
+    const locator = locatorFor(
+      bytes,
+      options.digest ?? "md5",
+      options.expect,
+      this.id,
+      options.verified,
+    );
     const headers: Record<string, string> = {
       "x-request-id": options.requestId ?? newRequestId(),
       "x-keep-desired-replicas": String(options.copies ?? 1),
@@ -138,7 +152,10 @@ export class KeepService implements BlockStore {
     const replicas = replicasHeader !== null && /^\d+$/.test(replicasHeader.trim())
       ? Number(replicasHeader.trim())
       : 1;
-    const result: PutResult = { locator: text.startsWith(locator.split("+")[0]!) ? text : locator, replicas };
+    const result: PutResult = {
+      locator: text.startsWith(locator.split("+")[0]!) ? text : locator,
+      replicas,
+    };
     const confirmed = response.headers.get("x-keep-storage-classes-confirmed");
     if (confirmed !== null) result.classes = parseClasses(confirmed);
     return result;
@@ -155,7 +172,9 @@ export class KeepService implements BlockStore {
       if (end === start) return new Uint8Array(0);
       headers.range = `bytes=${start}-${end - 1}`;
     }
-    const text = typeof locator === "string" ? locator : `${loc.stripped}${loc.hints.map((h) => `+${h}`).join("")}`;
+    const text = typeof locator === "string"
+      ? locator
+      : `${loc.stripped}${loc.hints.map((h) => `+${h}`).join("")}`;
     const response = await this.#request("GET", text, {
       headers,
       signal: options.signal,
@@ -165,23 +184,37 @@ export class KeepService implements BlockStore {
     const bytes = response.body;
     if (whole) {
       if (response.status !== 200 || bytes.length !== loc.size) {
-        throw new BlockCorruptError(loc.stripped, `service '${this.id}' sent ${bytes.length} bytes`);
+        throw new BlockCorruptError(
+          loc.stripped,
+          `service '${this.id}' sent ${bytes.length} bytes`,
+        );
       }
       const actual = digest(bytes, loc.algorithm);
       if (actual !== loc.digest) {
-        throw new BlockCorruptError(loc.stripped, `service '${this.id}' sent bytes hashing to '${actual}'`);
+        throw new BlockCorruptError(
+          loc.stripped,
+          `service '${this.id}' sent bytes hashing to '${actual}'`,
+        );
       }
       return bytes;
     }
     if (response.status === 206) {
       if (bytes.length !== end - start) {
-        throw new BlockCorruptError(loc.stripped, `service '${this.id}' sent ${bytes.length} bytes for a range of ${end - start}`);
+        throw new BlockCorruptError(
+          loc.stripped,
+          `service '${this.id}' sent ${bytes.length} bytes for a range of ${end - start}`,
+        );
       }
       return bytes;
     }
     // A service that ignores Range sends the whole block: verify, then slice.
-    if (bytes.length === loc.size && digest(bytes, loc.algorithm) === loc.digest) return bytes.slice(start, end);
-    throw new BlockCorruptError(loc.stripped, `service '${this.id}' answered a range request with ${bytes.length} bytes`);
+    if (bytes.length === loc.size && digest(bytes, loc.algorithm) === loc.digest) {
+      return bytes.slice(start, end);
+    }
+    throw new BlockCorruptError(
+      loc.stripped,
+      `service '${this.id}' answered a range request with ${bytes.length} bytes`,
+    );
   }
 
   async has(locator: string | Locator, options: { signal?: AbortSignal } = {}): Promise<boolean> {
@@ -189,7 +222,11 @@ export class KeepService implements BlockStore {
     if (isEmptyBlock(loc)) return true;
     const text = typeof locator === "string" ? locator : loc.stripped;
     try {
-      await this.#request("HEAD", text, { signal: options.signal, action: `check block '${loc.stripped}'`, notFound: loc.stripped });
+      await this.#request("HEAD", text, {
+        signal: options.signal,
+        action: `check block '${loc.stripped}'`,
+        notFound: loc.stripped,
+      });
       return true;
     } catch (error) {
       if (error instanceof BlockNotFoundError) return false;
@@ -197,10 +234,17 @@ export class KeepService implements BlockStore {
     }
   }
 
-  async delete(locator: string | Locator, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  async delete(
+    locator: string | Locator,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
     const loc = toLocator(locator);
     try {
-      await this.#request("DELETE", loc.stripped, { signal: options.signal, action: `delete block '${loc.stripped}'`, notFound: loc.stripped });
+      await this.#request("DELETE", loc.stripped, {
+        signal: options.signal,
+        action: `delete block '${loc.stripped}'`,
+        notFound: loc.stripped,
+      });
       return true;
     } catch (error) {
       if (error instanceof BlockNotFoundError) return false;
@@ -257,12 +301,11 @@ export class KeepService implements BlockStore {
     let response: Response | undefined;
     try {
       try {
-        response = await this.#fetch(new URL(path, this.url), {
-          method,
-          headers,
-          body: (options.body ?? null) as Uint8Array<ArrayBuffer> | null,
-          signal: controller.signal,
-        });
+        const url = new URL(path, this.url);
+        const init = { method, headers, body: options.body ?? null, signal: controller.signal };
+        response = options.body !== undefined && this.#fetch === undefined
+          ? await nodeFetch(url, init)
+          : await (this.#fetch ?? globalThis.fetch)(url, init as RequestInit);
       } catch (error) {
         throw this.#networkError(error, controller.signal, options);
       }
@@ -290,7 +333,10 @@ export class KeepService implements BlockStore {
       }
       return { status, headers: response.headers, body };
     } catch (error) {
-      if (controller.signal.aborted && !(error instanceof ServiceError) && !(error instanceof BlockNotFoundError)) {
+      if (
+        controller.signal.aborted && !(error instanceof ServiceError) &&
+        !(error instanceof BlockNotFoundError)
+      ) {
         throw this.#networkError(error, controller.signal, options);
       }
       throw error;
@@ -345,16 +391,24 @@ export class KeepService implements BlockStore {
 
   #statusError(status: number, text: string, action: string): Error {
     const message = `Cannot ${action}: HTTP ${status}${text ? ` ${text}` : ""}`;
-    if (status === 507) return new StoreFullError(`${message} (service '${this.id}')`);
+    if (status === 507) return new StoreFullError(`${message} (service '${this.id}')`, { status });
     return new ServiceError(this.id, message, { status, retryable: isRetryableStatus(status) });
   }
 
-  #networkError(error: unknown, signal: AbortSignal, options: { signal?: AbortSignal | undefined; action: string }): unknown {
+  #networkError(
+    error: unknown,
+    signal: AbortSignal,
+    options: { signal?: AbortSignal | undefined; action: string },
+  ): unknown {
     // The caller's own abort passes through unchanged.
     if (options.signal?.aborted) return options.signal.reason;
     if (signal.aborted && signal.reason instanceof DeadlineError) return signal.reason;
-    const detail = error instanceof Error ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message) : String(error);
-    return new ServiceError(this.id, `Cannot ${options.action}: ${detail}`, { retryable: true }, { cause: error });
+    const detail = error instanceof Error
+      ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message)
+      : String(error);
+    return new ServiceError(this.id, `Cannot ${options.action}: ${detail}`, { retryable: true }, {
+      cause: error,
+    });
   }
 }
 

@@ -35,7 +35,10 @@ export function rendezvousWeight(digest: string, serviceId: string): string {
  * @param services Anything with an `id`.
  * @returns A new array in probe order.
  */
-export function rendezvousOrder<T extends { readonly id: string }>(digest: string, services: readonly T[]): T[] {
+export function rendezvousOrder<T extends { readonly id: string }>(
+  digest: string,
+  services: readonly T[],
+): T[] {
   return services
     .map((service) => ({ service, weight: rendezvousWeight(digest, service.id) }))
     .sort((a, b) => (a.weight < b.weight ? 1 : a.weight > b.weight ? -1 : 0))

@@ -66,14 +66,27 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicy {
  * @param random A source of [0, 1). @default {Math.random}
  * @returns Milliseconds.
  */
-export function backoffDelay(policy: RetryPolicy, round: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: RetryPolicy,
+  round: number,
+  random: () => number = Math.random,
+): number {
   if (round <= 0) return 0;
   const ceiling = Math.min(policy.maxDelay, policy.baseDelay * policy.factor ** (round - 1));
   return ceiling * (1 - policy.jitter) + ceiling * policy.jitter * random();
 }
 
 /** HTTP statuses worth retrying on the same service: Arvados's list plus 429. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 409, 423, 429, 500, 502, 503, 504]);
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([
+  408,
+  409,
+  423,
+  429,
+  500,
+  502,
+  503,
+  504,
+]);
 
 /**
  * Tells whether an HTTP status is worth retrying.

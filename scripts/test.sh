@@ -24,5 +24,9 @@ step deno-fmt npx --no-install deno fmt --check
 step node npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node.json" "$@"
 STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno.json" "$@"
 
-node scripts/test_summary.mjs "$out/node.json" "$out/deno.json" || status=1
+# Memory measurements last, one runtime at a time, with nothing else running.
+STOWAGE_MEMORY_TESTS=1 step node-memory npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node-memory.json"
+STOWAGE_MEMORY_TESTS=1 STOWAGE_EXPECT_RUNTIME=deno step deno-memory npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno-memory.json"
+
+node scripts/test_summary.mjs "$out/node.json" "$out/deno.json" "$out/node-memory.json" "$out/deno-memory.json" || status=1
 exit $status

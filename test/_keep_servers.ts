@@ -8,12 +8,15 @@ import {
   type BlockHandlerOptions,
   createBlockHandler,
   MemoryStore,
-  type Server,
   serve,
+  type Server,
 } from "../mod.ts";
 
 /** Returns a response to short-circuit the real handler, or undefined to pass through. */
-export type Fault = (request: Request, count: number) => Response | undefined | Promise<Response | undefined>;
+export type Fault = (
+  request: Request,
+  count: number,
+) => Response | undefined | Promise<Response | undefined>;
 
 /** One test server. */
 export interface TestServer {
@@ -78,7 +81,9 @@ export async function startKeepServers(
 /** A fault answering `status` to PUTs for which `when(count)` holds. */
 export function failPuts(status: number, when: (count: number) => boolean = () => true): Fault {
   return (request, count) =>
-    request.method === "PUT" && when(count) ? new Response(`injected ${status}\n`, { status }) : undefined;
+    request.method === "PUT" && when(count)
+      ? new Response(`injected ${status}\n`, { status })
+      : undefined;
 }
 
 /** A fault that never answers PUTs (until the client gives up and disconnects). */

@@ -27,7 +27,11 @@ describe("KeepService", () => {
       return undefined;
     };
     const service = new KeepService(env.urls[0]!, { token: "tok" });
-    const result = await service.put(enc("foo"), { copies: 2, classes: ["hot", "archive"], requestId: "req-x" });
+    const result = await service.put(enc("foo"), {
+      copies: 2,
+      classes: ["hot", "archive"],
+      requestId: "req-x",
+    });
     expect(result).toEqual({ locator: FOO, replicas: 1, classes: { default: 1 } });
     expect(seen[0]!.get("authorization")).toBe("Bearer tok");
     expect(seen[0]!.get("x-keep-desired-replicas")).toBe("2");
@@ -40,7 +44,9 @@ describe("KeepService", () => {
     const bytes = randomBytes(10_000);
     const { locator } = await service.put(bytes);
     expect(await service.get(locator)).toEqual(bytes);
-    expect(await service.get(locator, { range: { start: 100, end: 200 } })).toEqual(bytes.subarray(100, 200));
+    expect(await service.get(locator, { range: { start: 100, end: 200 } })).toEqual(
+      bytes.subarray(100, 200),
+    );
     expect(await service.has(locator)).toBe(true);
     expect(await service.has(FOO)).toBe(false);
     await expect(service.get(FOO)).rejects.toBeInstanceOf(BlockNotFoundError);
@@ -56,13 +62,16 @@ describe("KeepService", () => {
     expect(denied).toBeInstanceOf(ServiceError);
     expect([denied.status, denied.retryable]).toEqual([401, false]);
     env.servers[0]!.fault = failPuts(503);
-    const busy = await new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo")).catch((e) => e);
+    const busy = await new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo")).catch((e) =>
+      e
+    );
     expect([busy.status, busy.retryable]).toEqual([503, true]);
     expect(busy.message).toMatch(/HTTP 503 injected 503/);
     env.servers[0]!.fault = failPuts(507);
-    await expect(new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo"))).rejects.toBeInstanceOf(
-      StoreFullError,
-    );
+    await expect(new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo"))).rejects
+      .toBeInstanceOf(
+        StoreFullError,
+      );
   });
 
   it("gives up on a stalled service at the headers deadline", async () => {
@@ -95,7 +104,9 @@ describe("KeepService", () => {
 
   it("treats a connection dropped mid-body as a retryable network error", async () => {
     env.servers[0]!.fault = closeMidBody();
-    const error = await new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo")).catch((e) => e);
+    const error = await new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo")).catch((e) =>
+      e
+    );
     expect(error).toBeInstanceOf(ServiceError);
     expect(error.retryable).toBe(true);
   });
@@ -104,7 +115,9 @@ describe("KeepService", () => {
     env.servers[0]!.fault = stallPuts();
     const controller = new AbortController();
     const reason = new Error("mine");
-    const pending = new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo"), { signal: controller.signal });
+    const pending = new KeepService(env.urls[0]!, { token: "tok" }).put(enc("foo"), {
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(reason), 50);
     await expect(pending).rejects.toBe(reason);
   });

@@ -3,7 +3,13 @@ import { backoffDelay, isRetryableStatus, retryPolicy, sleep } from "../mod.ts";
 
 describe("retry policy", () => {
   it("defaults near Arvados's clients", () => {
-    expect(retryPolicy()).toEqual({ rounds: 6, baseDelay: 2000, factor: 2, maxDelay: 60_000, jitter: 0.5 });
+    expect(retryPolicy()).toEqual({
+      rounds: 6,
+      baseDelay: 2000,
+      factor: 2,
+      maxDelay: 60_000,
+      jitter: 0.5,
+    });
   });
 
   it("backs off exponentially with jitter, capped", () => {
@@ -18,8 +24,12 @@ describe("retry policy", () => {
   });
 
   it("classifies statuses as Arvados does, plus 429", () => {
-    for (const s of [408, 409, 423, 429, 500, 502, 503, 504]) expect(isRetryableStatus(s)).toBe(true);
-    for (const s of [400, 401, 403, 404, 410, 413, 422, 501, 507]) expect(isRetryableStatus(s)).toBe(false);
+    for (const s of [408, 409, 423, 429, 500, 502, 503, 504]) {
+      expect(isRetryableStatus(s)).toBe(true);
+    }
+    for (const s of [400, 401, 403, 404, 410, 413, 422, 501, 507]) {
+      expect(isRetryableStatus(s)).toBe(false);
+    }
   });
 
   it("rejects bad values", () => {
