@@ -13,7 +13,9 @@ import { fileReadable, fileWritable, stdinReadable, stdoutWritable } from "./lib
 import { defaultStoreDir, FileStore } from "./lib/file_store.ts";
 import { getStream } from "./lib/get_stream.ts";
 import { Manifest } from "./lib/manifest.ts";
-import { DEFAULT_BLOCK_SIZE, putStream } from "./lib/put_stream.ts";
+import { DEFAULT_BLOCK_SIZE } from "./lib/put_stream.ts";
+import { BlockClient, type BlockClientOptions } from "./lib/block_client.ts";
+import type { WriteProgress } from "./lib/block_write_stream.ts";
 import { StowageError } from "./lib/errors.ts";
 import { fs } from "./lib/_fs.ts";
 import { basename } from "node:path";
@@ -31,9 +33,15 @@ Commands:
       --block-size SIZE       bytes per block, e.g. 8M, 64MiB (default 64MiB)
       --digest md5|sha256     block digest (default md5)
       --name NAME             file name in the manifest (default: the file's name)
+      --service URL           a block service (repeatable; default $STOWAGE_SERVICES,
+                              space-separated, else the local store)
+      --copies N              replicas per block (default 2 with services, else 1)
+      --concurrency N         blocks uploading at once (default 4 with services, else 1)
+      --token T               API token for services (default $STOWAGE_TOKEN)
   get <manifest|->          Write the bytes a manifest (Keep text or JSON) describes
       -o, --output FILE       write to FILE instead of stdout
       --file NAME             the file to write, when the manifest holds several
+      --service URL, --token T  read from block services instead of the local store
   ls                        List stored blocks: <locator> <mtime ISO>
       --prefix HEX            only blocks whose digest starts with HEX
       --json                  one JSON object per line
@@ -61,12 +69,18 @@ export interface CliIO {
   stdout: () => WritableStream<Uint8Array>;
   /** Standard error, as text. */
   stderr: (text: string) => void;
+  /** Environment variables. */
+  env?: Record<string, string | undefined>;
+  /** Whether standard error is a terminal (progress bars). */
+  isTTY?: boolean;
 }
 
 const defaultIO: CliIO = {
   stdin: stdinReadable,
   stdout: stdoutWritable,
   stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  isTTY: process.stderr.isTTY === true,
 };
 
 class UsageError extends Error {}
@@ -116,6 +130,9 @@ async function run(args: string[], io: CliIO): Promise<number> {
         file: { type: "string" },
         prefix: { type: "string" },
         port: { type: "string" },
+        service: { type: "string", multiple: true },
+        copies: { type: "string" },
+        concurrency: { type: "string" },
         host: { type: "string" },
         token: { type: "string", multiple: true },
         "admin-token": { type: "string" },
@@ -150,12 +167,36 @@ async function run(args: string[], io: CliIO): Promise<number> {
       if (digest !== "md5" && digest !== "sha256") {
         throw new UsageError(`--digest must be md5 or sha256, not '${digest}'`);
       }
+      const { client, remote } = makeClient(store, values, io, digest);
+      const copies = values.copies === undefined
+        ? (remote ? 2 : 1)
+        : integer(values.copies, "--copies", 1, 100);
+      // One block at a time into the local store keeps memory at two blocks;
+      // remote services gain from parallel uploads.
+      const concurrency = values.concurrency === undefined
+        ? (remote ? 4 : 1)
+        : integer(values.concurrency, "--concurrency", 1, 64);
+      const total = input === "-" ? undefined : (await fs.stat(input)).size;
       const source = input === "-" ? io.stdin() : await openInput(input);
-      const { manifest } = await putStream(store, source, {
+      const sink = client.writable({
         blockSize,
-        digest: digest as DigestAlgorithm,
+        copies,
+        concurrency,
         name: values.name ?? (input === "-" ? "stdin" : basename(input)),
       });
+      const bar = io.isTTY ? progressBar(io, total) : undefined;
+      if (bar) {
+        sink.addEventListener(
+          "progress",
+          (e) => bar.update((e as CustomEvent<WriteProgress>).detail.bytesUploaded),
+        );
+      }
+      try {
+        await source.pipeTo(sink);
+      } finally {
+        bar?.done();
+      }
+      const { manifest } = await sink.result;
       await writeText(
         io,
         values.json ? `${JSON.stringify(manifest, null, 2)}\n` : manifest.toText(),
@@ -173,9 +214,10 @@ async function run(args: string[], io: CliIO): Promise<number> {
         );
       }
       file ??= manifest.files[0]?.name;
+      const { client } = makeClient(store, values, io, "md5");
       const source = file === undefined
         ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-        : getStream(store, manifest, { file });
+        : getStream(client, manifest, { file });
       const sink = values.output === undefined ? io.stdout() : fileWritable(values.output);
       await source.pipeTo(sink);
       return 0;
@@ -262,6 +304,81 @@ async function serveCommand(
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   return 0;
+}
+
+/** The client for put and get: --service (or $STOWAGE_SERVICES), else the local store. */
+function makeClient(
+  store: FileStore,
+  values: { service?: string[] | undefined; token?: string[] | undefined },
+  io: CliIO,
+  digest: DigestAlgorithm,
+): { client: BlockClient; remote: boolean } {
+  const env = io.env ?? {};
+  const services = values.service ?? env.STOWAGE_SERVICES?.split(/\s+/).filter((s) => s !== "") ??
+    [];
+  const token = values.token?.[0] ?? env.STOWAGE_TOKEN;
+  const options: BlockClientOptions = {
+    services: services.length > 0 ? services : [store],
+    digest,
+    onWarning: (message) => io.stderr(`stowage: ${message}\n`),
+  };
+  if (token !== undefined) options.token = token;
+  try {
+    return { client: new BlockClient(options), remote: services.length > 0 };
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/** A one-line progress bar on standard error, redrawn at most 10 times a second. */
+function progressBar(
+  io: CliIO,
+  total: number | undefined,
+): { update: (bytes: number) => void; done: () => void } {
+  const started = performance.now();
+  let last = 0;
+  let bytes = 0;
+  const draw = (): void => {
+    const seconds = (performance.now() - started) / 1000;
+    const rate = seconds > 0 ? bytes / seconds : 0;
+    const width = 30;
+    let line: string;
+    if (total !== undefined && total > 0) {
+      const fraction = Math.min(1, bytes / total);
+      const filled = Math.round(fraction * width);
+      line = `${(fraction * 100).toFixed(1).padStart(5)}% [${"=".repeat(filled)}${
+        " ".repeat(width - filled)
+      }] ${formatBytes(bytes)} / ${formatBytes(total)}`;
+    } else {
+      line = `${formatBytes(bytes)}`;
+    }
+    io.stderr(`\r${line}  ${formatBytes(rate)}/s `);
+  };
+  return {
+    update(value) {
+      bytes = value;
+      const now = performance.now();
+      if (now - last >= 100) {
+        last = now;
+        draw();
+      }
+    },
+    done() {
+      draw();
+      io.stderr("\n");
+    },
+  };
+}
+
+function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

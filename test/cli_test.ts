@@ -181,3 +181,55 @@ describe("stowage CLI (as a process)", () => {
     }
   });
 });
+
+describe("stowage put/get with block services", () => {
+  it("uploads to --service URLs with --copies, shows progress on a TTY, and reads back", async () => {
+    const { startKeepServers } = await import("./_keep_servers.ts");
+    const env = await startKeepServers(3);
+    const dir = await tempDir();
+    try {
+      const data = randomBytes(700_000);
+      const input = join(dir.path, "in.bin");
+      await writeFile(input, data);
+      const io = { ...memoryIO(), isTTY: true, env: {} };
+      const args = ["put", input, "--block-size", "100K", "--copies", "2", "--json"];
+      for (const url of env.urls) args.push("--service", url);
+      expect(await main(args, io)).toBe(0);
+      expect(io.err()).toMatch(/100\.0% \[=+\]/);
+      const manifest = Manifest.parse(io.out());
+      expect(manifest.blocks().length).toBe(7);
+      expect(env.servers.reduce((n, s) => n + s.store.bytes, 0)).toBe(2 * 700_000);
+      const manifestFile = join(dir.path, "m.json");
+      await writeFile(manifestFile, io.out());
+      // STOWAGE_SERVICES stands in for --service.
+      const get = { ...memoryIO(), env: { STOWAGE_SERVICES: env.urls.join(" ") } };
+      expect(await main(["get", manifestFile], get)).toBe(0);
+      expect(get.bytes()).toEqual(data);
+    } finally {
+      await env.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("sends STOWAGE_TOKEN and fails with exit 1 when services refuse", async () => {
+    const { startKeepServers } = await import("./_keep_servers.ts");
+    const env = await startKeepServers(2, () => undefined, { tokens: ["right"] });
+    try {
+      const ok = {
+        ...memoryIO(new TextEncoder().encode("hello")),
+        env: { STOWAGE_TOKEN: "right" },
+      };
+      expect(await main(["put", "-", "--service", env.urls[0]!, "--service", env.urls[1]!], ok))
+        .toBe(0);
+      const bad = {
+        ...memoryIO(new TextEncoder().encode("hello")),
+        env: { STOWAGE_TOKEN: "wrong" },
+      };
+      expect(await main(["put", "-", "--service", env.urls[0]!, "--service", env.urls[1]!], bad))
+        .toBe(1);
+      expect(bad.err()).toMatch(/wanted 2 copies but 0 confirmed.*HTTP 403/);
+    } finally {
+      await env.close();
+    }
+  });
+});
