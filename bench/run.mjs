@@ -25,6 +25,7 @@ if (at >= 0) {
   args.splice(at, 2);
 }
 const entry = join(root, "bench", `${name}.ts`);
+process.env.STOWAGE_ROOT = root;
 let status = 0;
 if (runtime === "node" || runtime === "both") {
   const outdir = join(root, "node_modules", ".cache", "stowage-bench");
