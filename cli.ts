@@ -18,10 +18,19 @@ import { BlockClient, type BlockClientOptions } from "./lib/block_client.ts";
 import type { WriteProgress } from "./lib/block_write_stream.ts";
 import { StowageError } from "./lib/errors.ts";
 import { fs } from "./lib/_fs.ts";
-import { basename } from "node:path";
+import { basename, join } from "node:path";
 import type { DigestAlgorithm } from "./lib/digest.ts";
 import { type BlockHandlerOptions, createBlockHandler } from "./lib/block_handler.ts";
 import { serve } from "./lib/serve.ts";
+import { Crawler, type CrawlerTask } from "./lib/crawler.ts";
+import {
+  countBlocks,
+  type CountState,
+  expireBlocks,
+  type ExpireState,
+  verifyBlocks,
+  type VerifyState,
+} from "./lib/crawler_tasks.ts";
 
 const VERSION = "0.1.0";
 
@@ -45,6 +54,14 @@ Commands:
   ls                        List stored blocks: <locator> <mtime ISO>
       --prefix HEX            only blocks whose digest starts with HEX
       --json                  one JSON object per line
+  crawl                     Walk the store once: count, verify (scrub) or expire blocks
+      --task count|verify|expire
+      --cpu F                 share of time spent working, 0-1 (default 0.1)
+      --continuous            keep cycling (every 5 minutes at most) until stopped
+      --max-bytes SIZE        expire: the store's byte budget
+      --min-age MINUTES       expire: never remove a block read this recently (default 10)
+      --quarantine DIR        verify: where corrupt blocks go (default <dir>/quarantine)
+      --state FILE            where progress is saved (default <dir>/.crawl-<task>.json)
   serve                     Serve the store as a Keep-compatible block service
       --port P                port (default 25107; 0 picks a free one)
       --host H                address to listen on (default 127.0.0.1)
@@ -53,6 +70,7 @@ Commands:
       --signing-key-file F    sign locators and require signatures on reads
       --signature-ttl S       signature lifetime in seconds (default 1209600)
       --read-only             refuse writes
+      --crawl verify          scrub the store in the background while serving
 
 Options for every command:
   --dir DIR                 block store folder (default $STOWAGE_DIR, else
@@ -139,6 +157,14 @@ async function run(args: string[], io: CliIO): Promise<number> {
         "signing-key-file": { type: "string" },
         "signature-ttl": { type: "string" },
         "read-only": { type: "boolean" },
+        task: { type: "string" },
+        cpu: { type: "string" },
+        continuous: { type: "boolean" },
+        "max-bytes": { type: "string" },
+        "min-age": { type: "string" },
+        quarantine: { type: "string" },
+        state: { type: "string" },
+        crawl: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -246,6 +272,10 @@ async function run(args: string[], io: CliIO): Promise<number> {
       if (rest.length > 0) throw new UsageError("serve takes no arguments");
       return await serveCommand(store, values, io);
     }
+    case "crawl": {
+      if (rest.length > 0) throw new UsageError("crawl takes no arguments");
+      return await crawlCommand(store, values, io);
+    }
     case undefined:
       throw new UsageError("no command given");
     default:
@@ -263,6 +293,7 @@ async function serveCommand(
     "signing-key-file"?: string | undefined;
     "signature-ttl"?: string | undefined;
     "read-only"?: boolean | undefined;
+    crawl?: string | undefined;
   },
   io: CliIO,
 ): Promise<number> {
@@ -284,6 +315,16 @@ async function serveCommand(
     options.signatureTtl = integer(values["signature-ttl"], "--signature-ttl", 1, 2 ** 31);
   }
   await store.open();
+  let crawler: Crawler<unknown> | undefined;
+  if (values.crawl !== undefined) {
+    if (values.crawl !== "verify") {
+      throw new UsageError(`serve --crawl takes 'verify', not '${values.crawl}'`);
+    }
+    crawler = new Crawler(store, verifyBlocks() as CrawlerTask<unknown>, {
+      statePath: join(store.root, ".crawl-verify.json"),
+      slowStart: 300_000,
+    });
+  }
   const stop = new AbortController();
   const server = await serve(createBlockHandler(options), {
     port,
@@ -300,10 +341,102 @@ async function serveCommand(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   await writeText(io, `stowage: serving ${store.root} on ${server.url}\n`);
+  crawler?.start();
   await promise;
+  await crawler?.stop();
   process.off("SIGINT", onSignal);
   process.off("SIGTERM", onSignal);
   return 0;
+}
+
+async function crawlCommand(
+  store: FileStore,
+  values: {
+    task?: string | undefined;
+    cpu?: string | undefined;
+    continuous?: boolean | undefined;
+    "max-bytes"?: string | undefined;
+    "min-age"?: string | undefined;
+    quarantine?: string | undefined;
+    state?: string | undefined;
+  },
+  io: CliIO,
+): Promise<number> {
+  const name = values.task;
+  let task: CrawlerTask<unknown>;
+  if (name === "count") task = countBlocks() as CrawlerTask<unknown>;
+  else if (name === "verify") {
+    task = verifyBlocks(
+      values.quarantine === undefined ? {} : { quarantineDir: values.quarantine },
+    ) as CrawlerTask<unknown>;
+  } else if (name === "expire") {
+    if (values["max-bytes"] === undefined) throw new UsageError("--task expire needs --max-bytes");
+    const minAge = values["min-age"] === undefined
+      ? 10
+      : integer(values["min-age"], "--min-age", 0, 10_000_000);
+    task = expireBlocks({
+      maxBytes: parseSize(values["max-bytes"]),
+      minAge: minAge * 60_000,
+    }) as CrawlerTask<unknown>;
+  } else {
+    throw new UsageError("crawl needs --task count, verify or expire");
+  }
+  const cpu = values.cpu === undefined ? 0.1 : Number(values.cpu);
+  if (!(cpu > 0 && cpu <= 1)) {
+    throw new UsageError(`--cpu must be a number in (0, 1], not '${values.cpu}'`);
+  }
+  await store.open();
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort(new Error("interrupted"));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const crawler = new Crawler(store, task, {
+    statePath: values.state ?? join(store.root, `.crawl-${name}.json`),
+    allowedCpuFraction: cpu,
+    signal: stop.signal,
+    onSlice: (p) => {
+      if (io.isTTY) io.stderr(`\r${name}: cycle ${p.cyclesFinished} ${p.percentDone.toFixed(1)}% `);
+    },
+  });
+  try {
+    if (values.continuous) {
+      crawler.start();
+      await crawler.stopped;
+    } else {
+      await crawler.runCycle();
+    }
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await crawler.save();
+  }
+  if (io.isTTY) io.stderr("\n");
+  await writeText(io, `${summarise(name, crawler.state.task)}\n`);
+  return 0;
+}
+
+function summarise(task: string, state: unknown): string {
+  if (task === "count") {
+    const s = state as CountState;
+    return `count: ${s.lastTotal ?? 0} blocks, ${s.lastBytes ?? 0} bytes`;
+  }
+  if (task === "verify") {
+    const s = state as VerifyState;
+    const quarantined = s.corrupt.filter((c) => c.quarantined !== null).length;
+    return `verify: ${
+      s.lastChecked ?? s.checked
+    } blocks seen, ${s.corrupt.length} corrupt, ${quarantined} quarantined` +
+      s.corrupt.map((c) => `\n  corrupt ${c.locator} -> ${c.quarantined ?? "(left in place)"}`)
+        .join("");
+  }
+  const s = state as ExpireState;
+  const last = s.last;
+  if (last === null) return "expire: no cycle finished";
+  return `expire: ${last.blocks} blocks seen (${last.bytes} bytes), ${last.expired.length} expired (${
+    last.expired.reduce((n, e) => n + e.size, 0)
+  } bytes), ${last.keptRecent} kept as recently read`;
 }
 
 /** The client for put and get: --service (or $STOWAGE_SERVICES), else the local store. */

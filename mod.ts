@@ -32,3 +32,5 @@ export * from "./lib/rendezvous.ts";
 export * from "./lib/keep_service.ts";
 export * from "./lib/block_client.ts";
 export * from "./lib/block_write_stream.ts";
+export * from "./lib/crawler.ts";
+export * from "./lib/crawler_tasks.ts";

@@ -18,6 +18,7 @@ export const fs: {
   readdir: typeof fsp.readdir;
   utimes: typeof fsp.utimes;
   statfs: typeof fsp.statfs;
+  readFile: typeof fsp.readFile;
 } = {
   open: fsp.open,
   rename: fsp.rename,
@@ -27,6 +28,7 @@ export const fs: {
   readdir: fsp.readdir,
   utimes: fsp.utimes,
   statfs: fsp.statfs,
+  readFile: fsp.readFile,
 };
 
 /** The Node-style error code of an error, if any. */

@@ -83,6 +83,8 @@ export interface BlockInfo {
   size: number;
   /** Last modification (or refresh) time, Unix milliseconds. */
   mtime: number;
+  /** Last access time, Unix milliseconds, when the store knows it. */
+  atime?: number;
 }
 
 /** Options for {@linkcode BlockStore.list}. */

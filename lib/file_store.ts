@@ -288,7 +288,12 @@ export class FileStore implements BlockStore {
         throwIfAborted(options.signal);
         try {
           const info = await fs.stat(join(this.root, dir, name));
-          yield { locator: `${name}+${info.size}`, size: info.size, mtime: info.mtimeMs };
+          yield {
+            locator: `${name}+${info.size}`,
+            size: info.size,
+            mtime: info.mtimeMs,
+            atime: info.atimeMs,
+          };
         } catch (error) {
           if (errorCode(error) !== "ENOENT") {
             throw this.#wrap(error, "list blocks", join(this.root, dir, name));

@@ -39,7 +39,7 @@ export interface MemoryStoreOptions {
 /** A block store in RAM; see the module doc. */
 export class MemoryStore implements BlockStore {
   readonly id: string;
-  #blocks = new Map<string, { bytes: Uint8Array; mtime: number }>();
+  #blocks = new Map<string, { bytes: Uint8Array; mtime: number; atime: number }>();
   #digest: DigestAlgorithm;
   #now: () => number;
 
@@ -67,6 +67,7 @@ export class MemoryStore implements BlockStore {
       if (entry === undefined) {
         throw new BlockNotFoundError(loc.stripped, `MemoryStore '${this.id}'`);
       }
+      entry.atime = this.#now();
       return entry.bytes.slice(start, end);
     });
   }
@@ -84,7 +85,11 @@ export class MemoryStore implements BlockStore {
       if (bytes.length === 0) return { locator, replicas: 1 };
       const existing = this.#blocks.get(locator);
       if (existing !== undefined) existing.mtime = this.#now();
-      else this.#blocks.set(locator, { bytes: bytes.slice(), mtime: this.#now() });
+      else {this.#blocks.set(locator, {
+          bytes: bytes.slice(),
+          mtime: this.#now(),
+          atime: this.#now(),
+        });}
       return { locator, replicas: 1 };
     });
   }
@@ -108,7 +113,7 @@ export class MemoryStore implements BlockStore {
       throwIfAborted(options.signal);
       const entry = this.#blocks.get(locator);
       if (entry === undefined) continue;
-      yield { locator, size: entry.bytes.length, mtime: entry.mtime };
+      yield { locator, size: entry.bytes.length, mtime: entry.mtime, atime: entry.atime };
     }
   }
 }

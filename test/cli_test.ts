@@ -233,3 +233,50 @@ describe("stowage put/get with block services", () => {
     }
   });
 });
+
+describe("stowage crawl", () => {
+  it("counts, verifies (quarantining a damaged block) and expires, printing a summary", async () => {
+    const dir = await tempDir();
+    try {
+      const store = join(dir.path, "store");
+      for (let i = 0; i < 5; i++) {
+        await main(["put", "-", "--dir", store], memoryIO(new TextEncoder().encode(`crawl ${i}`)));
+      }
+      const count = memoryIO();
+      expect(await main(["crawl", "--task", "count", "--cpu", "1", "--dir", store], count)).toBe(0);
+      expect(count.out()).toMatch(/^count: 5 blocks, 35 bytes/);
+      const { FileStore } = await import("../mod.ts");
+      const fileStore = new FileStore(store);
+      const first = (await fileStore.list()[Symbol.asyncIterator]().next()).value!;
+      await writeFile(fileStore.pathOf(first.locator), "damaged");
+      const verify = memoryIO();
+      expect(await main(["crawl", "--task", "verify", "--cpu", "1", "--dir", store], verify)).toBe(
+        0,
+      );
+      expect(verify.out()).toMatch(/verify: 5 blocks seen, 1 corrupt, 1 quarantined/);
+      const expire = memoryIO();
+      expect(
+        await main([
+          "crawl",
+          "--task",
+          "expire",
+          "--max-bytes",
+          "14",
+          "--min-age",
+          "0",
+          "--cpu",
+          "1",
+          "--dir",
+          store,
+        ], expire),
+      )
+        .toBe(0);
+      expect(expire.out()).toMatch(/expire: 4 blocks seen \(28 bytes\), 2 expired \(14 bytes\)/);
+      const bad = memoryIO();
+      expect(await main(["crawl", "--task", "nope", "--dir", store], bad)).toBe(2);
+      expect(await main(["crawl", "--task", "expire", "--dir", store], memoryIO())).toBe(2);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});

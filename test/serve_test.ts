@@ -1,7 +1,7 @@
 // The block server over real HTTP on 127.0.0.1: Deno.serve under Deno, node:http under Node.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { createBlockHandler, FileStore, serve, type Server } from "../mod.ts";
 import { arrayFrom, randomBytes, runtime, tempDir } from "./_utils.ts";
 import { rawRequest, startServerProcess, statuses } from "./_server.ts";
@@ -176,6 +176,19 @@ describe("stowage serve as a process", () => {
       }
     } finally {
       await proc.stop("SIGKILL");
+      await dir.cleanup();
+    }
+  });
+
+  it("runs the verifier alongside (--crawl verify), saving its state on shutdown", async () => {
+    const dir = await tempDir();
+    try {
+      const proc = await startServerProcess(["--dir", dir.path, "--crawl", "verify"]);
+      expect((await fetch(`${proc.url}_health`)).status).toBe(200);
+      await proc.stop("SIGTERM");
+      const state = JSON.parse(await readFile(`${dir.path}/.crawl-verify.json`, "utf8"));
+      expect(state.taskName).toBe("verify");
+    } finally {
       await dir.cleanup();
     }
   });
