@@ -9,7 +9,7 @@ import {
   type WriteProgress,
 } from "../mod.ts";
 import { closeMidBody, failPuts, seeded, stallPuts, startKeepServers } from "./_keep_servers.ts";
-import { generatedStream, runtime, sha256OfStream, streamOf } from "./_utils.ts";
+import { generatedStream, sha256OfStream, streamOf } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
 const fast = { rounds: 6, baseDelay: 1, maxDelay: 10 };

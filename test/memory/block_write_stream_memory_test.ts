@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { BlockClient, type WriteProgress } from "../../mod.ts";
+import { BlockClient } from "../../mod.ts";
 import { generatedStream, runtime } from "../_utils.ts";
 
 const MiB = 1024 * 1024;
