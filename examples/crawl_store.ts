@@ -1,0 +1,34 @@
+/**
+ * Scrubs a store: a damaged block is found and moved to quarantine.
+ *
+ * Run: `deno run -A examples/crawl_store.ts` (or Node >= 22.18).
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { countBlocks, Crawler, FileStore, verifyBlocks } from "../mod.ts";
+
+const root = await mkdtemp(join(tmpdir(), "stowage-crawl-"));
+try {
+  const store = new FileStore(join(root, "blocks"));
+  const locators: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    locators.push((await store.put(new TextEncoder().encode(`block ${i}`))).locator);
+  }
+  await writeFile(store.pathOf(locators[7]!), "bit rot");
+
+  const counter = new Crawler(store, countBlocks(), { allowedCpuFraction: 1 });
+  await counter.runCycle();
+  console.log(`counted ${counter.state.task.lastTotal} blocks`);
+
+  const scrubber = new Crawler(store, verifyBlocks(), {
+    statePath: join(root, "verify-state.json"), // resumable after a restart
+    allowedCpuFraction: 0.5, // work at most half the time
+  });
+  await scrubber.runCycle();
+  for (const bad of scrubber.state.task.corrupt) {
+    console.log(`corrupt: ${bad.locator} -> ${bad.quarantined}`);
+  }
+} finally {
+  await rm(root, { recursive: true, force: true });
+}
