@@ -34,3 +34,7 @@ export * from "./lib/block_client.ts";
 export * from "./lib/block_write_stream.ts";
 export * from "./lib/crawler.ts";
 export * from "./lib/crawler_tasks.ts";
+export * from "./lib/range_source.ts";
+export * from "./lib/http_source.ts";
+export * from "./lib/open_reader.ts";
+export * from "./lib/open_readable.ts";

@@ -230,6 +230,28 @@ export class BlockReadError extends StowageError {
   }
 }
 
+/** A server answered a ranged request with the whole object (200), where only part was wanted. */
+export class RangeNotSupportedError extends StowageError {
+  /** The URL read. */
+  readonly url: string;
+  /** @param url The URL. @param detail What was asked. */
+  constructor(url: string, detail: string) {
+    super(`Cannot read '${url}' by range: the server ignored the Range header (${detail})`);
+    this.url = url;
+  }
+}
+
+/** The object changed while it was being read (ETag or Last-Modified moved, or 412). */
+export class SourceChangedError extends StowageError {
+  /** The URL read. */
+  readonly url: string;
+  /** @param url The URL. @param detail What changed. */
+  constructor(url: string, detail: string) {
+    super(`Cannot keep reading '${url}': the object changed while being read (${detail})`);
+    this.url = url;
+  }
+}
+
 function truncate(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

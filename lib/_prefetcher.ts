@@ -1,0 +1,362 @@
+/**
+ * The adaptive prefetch engine behind {@linkcode openReader} and
+ * {@linkcode openReadable}: gcsfs's producer/consumer prefetcher, reworked.
+ *
+ * - A running average of the last 10 read sizes is the IO size; a streak counts
+ *   sequential reads; the window is `min((streak + 1) × io, maxPrefetch)` with
+ *   `maxPrefetch = max(2 × io, 128 MiB)`, capped by the user's limit.
+ * - The window is cut into chunks of at least 5 MiB once it allows; a chunk is
+ *   split into parallel range requests (all `concurrency` for the first,
+ *   demand-driven reads; in proportion to its share of the window after).
+ * - Beyond gcsfs: at most `concurrency` requests and `maxInFlightBytes` in
+ *   flight, nearest bytes first (so demand goes before speculation); a read
+ *   resolves once its own bytes are in, not its whole chunk; a hard seek aborts
+ *   requests in flight instead of waiting for them.
+ * - Soft seek: forward inside the scheduled window, skipped bytes are dropped
+ *   (never copied). Hard seek: anything else; everything restarts there.
+ * - Errors are sticky until the next seek; `close()` aborts everything and
+ *   settles every promise.
+ *
+ * Private to the package.
+ *
+ * @module
+ */
+import type { RangeSource } from "./range_source.ts";
+
+const MiB = 1024 * 1024;
+const MIN_CHUNK = 5 * MiB;
+const MIN_MAX_PREFETCH = 128 * MiB;
+const HISTORY = 10;
+const DEMAND_STREAK = 3;
+
+/** Options of the engine. */
+export interface PrefetcherOptions {
+  /** First byte of the view. @default {0} */
+  start?: number;
+  /** One past the last byte of the view. @default {source.size} */
+  end?: number;
+  /** Range requests in flight at most. @default {4} */
+  concurrency?: number;
+  /** Cap on the prefetch window, bytes. @default {256 MiB} */
+  maxPrefetch?: number;
+  /** Cap on bytes requested and not yet arrived. @default {the window cap} */
+  maxInFlightBytes?: number;
+}
+
+/** Read-path statistics. */
+export interface ReadStats {
+  /** Range requests made. */
+  requests: number;
+  /** Bytes the caller asked for. */
+  bytesAsked: number;
+  /** Bytes fetched from the source. */
+  bytesFetched: number;
+  /** bytesFetched / bytesAsked (1 when nothing was asked). */
+  amplification: number;
+  /** Forward seeks served from the window. */
+  softSeeks: number;
+  /** Seeks that restarted the prefetch. */
+  hardSeeks: number;
+  /** Time reads spent waiting for bytes, ms. */
+  waitMs: number;
+}
+
+interface Part {
+  readonly start: number;
+  readonly end: number;
+  data: Uint8Array | undefined;
+  error: unknown;
+  state: "queued" | "running" | "settled";
+  dropped: boolean;
+  controller: AbortController | undefined;
+  done: Promise<void>;
+  resolve: () => void;
+}
+
+/** See the module doc. */
+export class Prefetcher {
+  readonly start: number;
+  readonly end: number;
+  #source: RangeSource;
+  #concurrency: number;
+  #userMax: number;
+  #maxInFlightBytes: number | undefined;
+  #position: number;
+  #parts: Part[] = [];
+  #scheduledEnd: number;
+  #history: number[] = [];
+  #streak = 0;
+  #lastReadEnd = -1;
+  #error: { error: unknown } | undefined;
+  #closed: { reason: unknown } | undefined;
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  #stats = { requests: 0, bytesAsked: 0, bytesFetched: 0, softSeeks: 0, hardSeeks: 0, waitMs: 0 };
+
+  constructor(source: RangeSource, options: PrefetcherOptions = {}) {
+    if (source === null || typeof source !== "object" || typeof source.read !== "function") {
+      throw new TypeError("Cannot read: the source must have size and read(start, end)");
+    }
+    this.#source = source;
+    this.start = options.start ?? 0;
+    this.end = Math.min(options.end ?? source.size, source.size);
+    if (!Number.isSafeInteger(this.start) || this.start < 0 || this.start > this.end) {
+      throw new RangeError(`Cannot read from ${this.start}: the source has ${source.size} bytes`);
+    }
+    this.#concurrency = options.concurrency ?? 4;
+    if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) {
+      throw new RangeError(
+        `Cannot read with concurrency ${this.#concurrency}: expected an integer >= 1`,
+      );
+    }
+    this.#userMax = options.maxPrefetch ?? 256 * MiB;
+    if (!(this.#userMax >= 0)) {
+      throw new RangeError(`Cannot read with maxPrefetch ${this.#userMax}`);
+    }
+    this.#maxInFlightBytes = options.maxInFlightBytes;
+    this.#position = this.start;
+    this.#scheduledEnd = this.start;
+  }
+
+  /** The next byte a read returns. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** Statistics so far. */
+  get stats(): ReadStats {
+    const s = this.#stats;
+    return { ...s, amplification: s.bytesAsked === 0 ? 1 : s.bytesFetched / s.bytesAsked };
+  }
+
+  /**
+   * Reads up to `n` bytes at the position (exactly `n` unless the end comes
+   * first); `null` at the end.
+   */
+  async read(n: number, signal?: AbortSignal): Promise<Uint8Array | null> {
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new RangeError(`Cannot read ${n} bytes: expected an integer >= 0`);
+    }
+    this.#throwIfUnusable();
+    signal?.throwIfAborted();
+    const from = this.#position;
+    if (from >= this.end) return null;
+    const to = Math.min(this.end, from + n);
+    if (to === from) return new Uint8Array(0);
+    this.#streak = this.#lastReadEnd === from ? this.#streak + 1 : 0;
+    this.#history.push(to - from);
+    if (this.#history.length > HISTORY) this.#history.shift();
+    this.#stats.bytesAsked += to - from;
+    this.#schedule(to);
+    this.#pump();
+    const pieces: Uint8Array[] = [];
+    // A snapshot: seeks while this read waits change the list.
+    const needed = this.#parts.filter((part) => part.end > from && part.start < to);
+    for (const part of needed) {
+      if (part.state !== "settled") {
+        const waited = performance.now();
+        await this.#wait(part, signal);
+        this.#stats.waitMs += performance.now() - waited;
+      }
+      this.#throwIfUnusable();
+      if (part.error !== undefined) throw part.error;
+      if (part.dropped || this.#position !== from) {
+        throw new Error("Cannot finish the read: the position moved while it waited");
+      }
+      const data = part.data!;
+      pieces.push(
+        data.subarray(Math.max(from, part.start) - part.start, Math.min(to, part.end) - part.start),
+      );
+    }
+    let bytes: Uint8Array;
+    if (pieces.length === 1) bytes = pieces[0]!;
+    else {
+      bytes = new Uint8Array(to - from);
+      let at = 0;
+      for (const p of pieces) {
+        bytes.set(p, at);
+        at += p.length;
+      }
+    }
+    if (bytes.length !== to - from) {
+      throw this.#fail(
+        new Error(`Cannot read bytes ${from}-${to - 1}: the source returned ${bytes.length}`),
+      );
+    }
+    this.#position = to;
+    this.#lastReadEnd = to;
+    this.#dropBefore(to);
+    this.#schedule(to);
+    this.#pump();
+    return bytes;
+  }
+
+  /** Moves the position; a forward move inside the window keeps the prefetch (soft), any other restarts it (hard). */
+  seek(position: number): void {
+    if (!Number.isSafeInteger(position) || position < this.start || position > this.end) {
+      throw new RangeError(`Cannot seek to ${position}: the view is [${this.start}, ${this.end}]`);
+    }
+    if (this.#closed) throw this.#closedError();
+    if (position === this.#position && this.#error === undefined) return;
+    if (this.#error === undefined && position > this.#position && position < this.#scheduledEnd) {
+      this.#stats.softSeeks++;
+      this.#dropBefore(position);
+      this.#position = position;
+      this.#lastReadEnd = position;
+      this.#pump();
+      return;
+    }
+    this.#stats.hardSeeks++;
+    for (const part of this.#parts) this.#drop(part);
+    this.#parts = [];
+    this.#error = undefined;
+    this.#position = position;
+    this.#scheduledEnd = position;
+    this.#streak = 0;
+    this.#history = [];
+    this.#lastReadEnd = -1;
+  }
+
+  /** Aborts every request, settles every read, closes the source. */
+  async close(reason: unknown = new Error("the reader was closed")): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = { reason };
+    for (const part of this.#parts) this.#drop(part);
+    this.#parts = [];
+    await this.#source.close?.();
+  }
+
+  #window(): { io: number; window: number } {
+    const io = this.#history.length === 0
+      ? MiB
+      : this.#history.reduce((a, b) => a + b, 0) / this.#history.length;
+    const maxPrefetch = Math.min(this.#userMax, Math.max(2 * io, MIN_MAX_PREFETCH));
+    return {
+      io: Math.max(1, Math.round(io)),
+      window: Math.min((this.#streak + 1) * io, maxPrefetch),
+    };
+  }
+
+  /** Adds parts so the schedule reaches the window (and at least `minEnd`). */
+  #schedule(minEnd: number): void {
+    const { io, window } = this.#window();
+    const target = Math.min(this.end, Math.max(minEnd, this.#position + Math.round(window)));
+    if (this.#scheduledEnd < this.#position) this.#scheduledEnd = this.#position;
+    while (this.#scheduledEnd < target) {
+      let chunk = window >= MIN_CHUNK ? Math.max(MIN_CHUNK, io) : io;
+      chunk = Math.min(chunk, this.end - this.#scheduledEnd);
+      // First (demand) reads use every connection; later ones a share in
+      // proportion to the chunk's part of the window. Never below 1 MiB a part.
+      const wanted = this.#streak < DEMAND_STREAK
+        ? this.#concurrency
+        : Math.max(1, Math.round((chunk * this.#concurrency) / Math.max(window, chunk)));
+      const parts = Math.max(1, Math.min(wanted, Math.floor(chunk / MiB)));
+      const size = Math.ceil(chunk / parts);
+      for (let at = this.#scheduledEnd; at < this.#scheduledEnd + chunk; at += size) {
+        this.#parts.push(newPart(at, Math.min(this.#scheduledEnd + chunk, at + size)));
+      }
+      this.#scheduledEnd += chunk;
+    }
+  }
+
+  /** Starts queued parts, nearest first, within the request and byte caps. */
+  #pump(): void {
+    if (this.#closed || this.#error) return;
+    const { window } = this.#window();
+    const byteCap = this.#maxInFlightBytes ?? Math.max(window, MIN_CHUNK);
+    for (const part of this.#parts) {
+      if (this.#inFlight >= this.#concurrency) break;
+      if (part.state !== "queued") continue;
+      const size = part.end - part.start;
+      if (this.#inFlight > 0 && this.#inFlightBytes + size > byteCap) break;
+      this.#start(part);
+    }
+  }
+
+  #start(part: Part): void {
+    part.state = "running";
+    part.controller = new AbortController();
+    const size = part.end - part.start;
+    this.#inFlight++;
+    this.#inFlightBytes += size;
+    this.#stats.requests++;
+    this.#source.read(part.start, part.end, { signal: part.controller.signal }).then(
+      (data) => {
+        part.data = data;
+        this.#stats.bytesFetched += data.length;
+      },
+      (error: unknown) => {
+        if (part.dropped) return;
+        part.error = error;
+        this.#error ??= { error };
+      },
+    ).finally(() => {
+      part.state = "settled";
+      part.controller = undefined;
+      this.#inFlight--;
+      this.#inFlightBytes -= size;
+      part.resolve();
+      this.#pump();
+    });
+  }
+
+  #dropBefore(position: number): void {
+    while (this.#parts.length > 0 && this.#parts[0]!.end <= position) {
+      this.#drop(this.#parts.shift()!);
+    }
+  }
+
+  #drop(part: Part): void {
+    part.dropped = true;
+    part.data = undefined;
+    if (part.state === "running") {
+      part.controller?.abort(new Error("the bytes are no longer wanted"));
+    }
+    if (part.state === "queued") {
+      part.state = "settled";
+      part.resolve();
+    }
+  }
+
+  #wait(part: Part, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) return part.done;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      part.done.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  #fail(error: unknown): unknown {
+    this.#error ??= { error };
+    return error;
+  }
+
+  #throwIfUnusable(): void {
+    if (this.#closed) throw this.#closedError();
+    if (this.#error) throw this.#error.error;
+  }
+
+  #closedError(): unknown {
+    return this.#closed!.reason;
+  }
+}
+
+function newPart(start: number, end: number): Part {
+  let resolve!: () => void;
+  const done = new Promise<void>((r) => (resolve = r));
+  return {
+    start,
+    end,
+    data: undefined,
+    error: undefined,
+    state: "queued",
+    dropped: false,
+    controller: undefined,
+    done,
+    resolve,
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * `httpSource`: a {@linkcode RangeSource} over HTTP Range requests.
+ *
+ * - Learns the size from HEAD, or from the first ranged response's
+ *   `Content-Range` when HEAD is not allowed.
+ * - Requires `206` with a matching `Content-Range`; a `200` to a ranged request
+ *   raises {@linkcode RangeNotSupportedError} unless the whole object was wanted.
+ * - Pins the version: requests carry `If-Match` (strong ETag) or
+ *   `If-Unmodified-Since`, and a changed object raises
+ *   {@linkcode SourceChangedError} instead of mixing versions.
+ * - Every response body not used is cancelled.
+ *
+ * @example Reading the middle of a remote file
+ * ```ts ignore
+ * import { httpSource } from "stowage";
+ *
+ * const source = await httpSource("https://example.com/big.bin");
+ * const bytes = await source.read(1_000_000, 2_000_000);
+ * ```
+ *
+ * @module
+ */
+import { RangeNotSupportedError, ServiceError, SourceChangedError } from "./errors.ts";
+import { checkRange, type RangeSource } from "./range_source.ts";
+import { isRetryableStatus } from "./retry.ts";
+
+/** Options for {@linkcode httpSource}. */
+export interface HttpSourceOptions {
+  /** The fetch to use. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** Headers for every request (authorization, …). */
+  headers?: HeadersInit;
+  /** Aborts learning the size. */
+  signal?: AbortSignal;
+}
+
+/** An HTTP range source, with what it learned about the object. */
+export interface HttpSource extends RangeSource {
+  /** The URL. */
+  readonly url: string;
+  /** The pinned ETag, if the server gave a strong one. */
+  readonly etag: string | undefined;
+  /** The pinned Last-Modified, if any. */
+  readonly lastModified: string | undefined;
+}
+
+/**
+ * Opens an HTTP object for ranged reads.
+ *
+ * @param url The object's URL.
+ * @param options fetch, headers, signal.
+ * @returns The source.
+ * @throws {ServiceError} When the server answers with an error.
+ */
+export async function httpSource(
+  url: string | URL,
+  options: HttpSourceOptions = {},
+): Promise<HttpSource> {
+  const href = new URL(url).href;
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const baseHeaders = new Headers(options.headers);
+  let size: number | undefined;
+  let etag: string | undefined;
+  let lastModified: string | undefined;
+
+  const head = await doFetch(href, {
+    method: "HEAD",
+    headers: baseHeaders,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  await head.body?.cancel();
+  if (
+    head.ok && head.headers.get("content-length") !== null &&
+    head.headers.get("content-encoding") === null
+  ) {
+    size = Number(head.headers.get("content-length"));
+    ({ etag, lastModified } = validators(head.headers));
+  } else {
+    // No usable HEAD: ask for the first byte and read the total from Content-Range.
+    const headers = new Headers(baseHeaders);
+    headers.set("range", "bytes=0-0");
+    const probe = await doFetch(href, {
+      headers,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    await probe.body?.cancel();
+    if (probe.status === 206) {
+      const total = /\/(\d+)$/.exec(probe.headers.get("content-range") ?? "");
+      if (total) size = Number(total[1]);
+    } else if (probe.status === 416) {
+      size = 0;
+    } else if (!probe.ok) {
+      throw statusError(href, probe.status, "learn its size");
+    }
+    ({ etag, lastModified } = validators(probe.headers));
+  }
+  if (size === undefined || !Number.isSafeInteger(size)) {
+    throw new RangeNotSupportedError(
+      href,
+      "no Content-Length or Content-Range to learn the size from",
+    );
+  }
+  const total = size;
+
+  return {
+    url: href,
+    size: total,
+    etag,
+    lastModified,
+    async read(start, end, opts = {}) {
+      checkRange(start, end, total);
+      if (end === start) return new Uint8Array(0);
+      const headers = new Headers(baseHeaders);
+      headers.set("range", `bytes=${start}-${end - 1}`);
+      if (etag !== undefined) headers.set("if-match", etag);
+      else if (lastModified !== undefined) headers.set("if-unmodified-since", lastModified);
+      const response = await doFetch(href, {
+        headers,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      let used = false;
+      try {
+        if (response.status === 412) throw new SourceChangedError(href, "412 Precondition Failed");
+        const now = validators(response.headers);
+        if (etag !== undefined && now.etag !== undefined && now.etag !== etag) {
+          throw new SourceChangedError(href, `ETag ${etag} became ${now.etag}`);
+        }
+        if (response.status === 200) {
+          if (start !== 0 || end !== total) {
+            throw new RangeNotSupportedError(href, `asked for bytes ${start}-${end - 1}, got 200`);
+          }
+        } else if (response.status === 206) {
+          const range = response.headers.get("content-range");
+          if (range !== `bytes ${start}-${end - 1}/${total}`) {
+            if (range !== null && !range.endsWith(`/${total}`)) {
+              throw new SourceChangedError(href, `size ${total} became ${range.split("/")[1]}`);
+            }
+            throw new RangeNotSupportedError(
+              href,
+              `asked for bytes ${start}-${end - 1}, got Content-Range '${range}'`,
+            );
+          }
+        } else {
+          throw statusError(href, response.status, `read bytes ${start}-${end - 1}`);
+        }
+        used = true;
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        if (bytes.length !== end - start) {
+          throw new ServiceError(
+            href,
+            `Cannot read bytes ${start}-${end - 1}: got ${bytes.length} bytes`,
+            {
+              retryable: true,
+            },
+          );
+        }
+        return bytes;
+      } finally {
+        if (!used && !response.bodyUsed) await response.body?.cancel().catch(() => {});
+      }
+    },
+  };
+}
+
+function validators(
+  headers: Headers,
+): { etag: string | undefined; lastModified: string | undefined } {
+  const etag = headers.get("etag") ?? undefined;
+  // A weak ETag cannot be used with If-Match.
+  return {
+    etag: etag?.startsWith("W/") ? undefined : etag,
+    lastModified: headers.get("last-modified") ?? undefined,
+  };
+}
+
+function statusError(url: string, status: number, action: string): ServiceError {
+  return new ServiceError(url, `Cannot ${action}: HTTP ${status}`, {
+    status,
+    retryable: isRetryableStatus(status),
+  });
+}

@@ -1,0 +1,313 @@
+import { afterEach, describe, expect, it } from "vitest";
+import fc from "fast-check";
+import {
+  BlockClient,
+  bytesSource,
+  fileSource,
+  httpSource,
+  manifestSource,
+  MemoryStore,
+  openReadable,
+  openReader,
+  RangeNotSupportedError,
+  type RangeSource,
+  SourceChangedError,
+} from "../mod.ts";
+import { startRangeServer } from "./_range_server.ts";
+import { collect, join, randomBytes, tempDir } from "./_utils.ts";
+import { writeFile } from "node:fs/promises";
+
+const MiB = 1024 * 1024;
+
+/** A source over bytes that answers after a random short delay and counts what is open. */
+function slowSource(data: Uint8Array, fail?: (start: number) => boolean) {
+  let open = 0;
+  let requests = 0;
+  const aborted: number[] = [];
+  const source: RangeSource = {
+    size: data.length,
+    read(start, end, options = {}) {
+      requests++;
+      open++;
+      return new Promise<Uint8Array>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          open--;
+          if (fail?.(start)) reject(new Error(`injected failure at ${start}`));
+          else resolve(data.slice(start, end));
+        }, Math.random() * 3);
+        options.signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          open--;
+          aborted.push(start);
+          reject(options.signal!.reason);
+        }, { once: true });
+      });
+    },
+  };
+  return { source, open: () => open, requests: () => requests, aborted };
+}
+
+describe("openReader", () => {
+  it("reads sequentially, prefetching ahead", async () => {
+    const data = randomBytes(20 * MiB);
+    const { source } = slowSource(data);
+    const reader = openReader(source);
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = await reader.read(MiB);
+      if (chunk === null) break;
+      chunks.push(chunk.slice());
+    }
+    expect(Buffer.concat(chunks).equals(Buffer.from(data))).toBe(true);
+    expect(reader.stats.bytesAsked).toBe(20 * MiB);
+    expect(reader.stats.bytesFetched).toBe(20 * MiB);
+    await reader.close();
+  });
+
+  it("returns exactly the bytes of slicing a reference buffer, for any reads and seeks (property)", async () => {
+    const data = randomBytes(3 * MiB + 12345);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.record({
+              op: fc.constant("read" as const),
+              n: fc.integer({ min: 0, max: 600_000 }),
+            }),
+            fc.record({
+              op: fc.constant("seek" as const),
+              to: fc.integer({ min: 0, max: data.length }),
+            }),
+            fc.record({
+              op: fc.constant("readAt" as const),
+              to: fc.integer({ min: 0, max: data.length }),
+              n: fc.integer({ min: 0, max: 300_000 }),
+            }),
+          ),
+          { maxLength: 25 },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        async (ops, concurrency) => {
+          const { source, open } = slowSource(data);
+          const reader = openReader(source, { concurrency, maxPrefetch: 2 * MiB });
+          let position = 0;
+          for (const op of ops) {
+            if (op.op === "seek") {
+              reader.seek(op.to);
+              position = op.to;
+              continue;
+            }
+            if (op.op === "readAt") position = op.to;
+            const n = op.n;
+            const got = op.op === "read" ? await reader.read(n) : await reader.readAt(op.to, n);
+            const expected = data.subarray(position, Math.min(data.length, position + n));
+            if (position >= data.length && n > 0) expect(got).toBeNull();
+            else expect(Buffer.from(got!).equals(Buffer.from(expected))).toBe(true);
+            position = Math.min(data.length, position + n);
+            expect(reader.position).toBe(position);
+          }
+          await reader.close();
+          await new Promise((r) => setTimeout(r, 5));
+          expect(open()).toBe(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("tells soft seeks (inside the window) from hard ones, and hard seeks abort what is in flight", async () => {
+    const data = randomBytes(64 * MiB);
+    const { source, aborted } = slowSource(data);
+    const reader = openReader(source, { concurrency: 4 });
+    for (let i = 0; i < 6; i++) await reader.read(MiB);
+    const soft = reader.position + MiB;
+    reader.seek(soft);
+    expect(reader.stats.softSeeks).toBe(1);
+    expect(
+      Buffer.from((await reader.read(1000))!).equals(Buffer.from(data.subarray(soft, soft + 1000))),
+    ).toBe(true);
+    reader.seek(100);
+    expect(reader.stats.hardSeeks).toBe(1);
+    expect(Buffer.from((await reader.read(10))!).equals(Buffer.from(data.subarray(100, 110)))).toBe(
+      true,
+    );
+    reader.seek(60 * MiB);
+    expect(reader.stats.hardSeeks).toBe(2);
+    await reader.close();
+    expect(aborted.length).toBeGreaterThan(0);
+  });
+
+  it("makes a fetch error sticky until a seek clears it", async () => {
+    const data = randomBytes(8 * MiB);
+    let failing = true;
+    const { source } = slowSource(data, (start) => failing && start >= 3 * MiB);
+    const reader = openReader(source, { concurrency: 2 });
+    await reader.read(MiB);
+    await reader.read(MiB);
+    await reader.read(MiB);
+    await expect(reader.read(MiB)).rejects.toThrow(/injected failure/);
+    await expect(reader.read(1)).rejects.toThrow(/injected failure/);
+    failing = false;
+    reader.seek(3 * MiB);
+    expect(
+      Buffer.from((await reader.read(MiB))!).equals(Buffer.from(data.subarray(3 * MiB, 4 * MiB))),
+    ).toBe(true);
+    await reader.close();
+  });
+
+  it("closes: pending reads settle and no request stays open", async () => {
+    const data = randomBytes(4 * MiB);
+    let open = 0;
+    const never: RangeSource = {
+      size: data.length,
+      read: (_s, _e, options = {}) => {
+        open++;
+        return new Promise((_, reject) =>
+          options.signal?.addEventListener("abort", () => {
+            open--;
+            reject(options.signal!.reason);
+          })
+        );
+      },
+    };
+    const reader = openReader(never);
+    const pending = reader.read(MiB);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open).toBeGreaterThan(0);
+    await reader.close();
+    await expect(pending).rejects.toThrow(/closed/);
+    expect(open).toBe(0);
+    await expect(reader.read(1)).rejects.toThrow(/closed/);
+  });
+
+  it("aborts on its signal", async () => {
+    const { source, open } = slowSource(randomBytes(MiB));
+    const controller = new AbortController();
+    const reader = openReader(source, { signal: controller.signal });
+    await reader.read(1000);
+    controller.abort(new Error("stop"));
+    await expect(reader.read(10)).rejects.toThrow("stop");
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open()).toBe(0);
+  });
+
+  it("fetches at most 1.25x the bytes of random 64 KiB reads", async () => {
+    const data = randomBytes(64 * MiB);
+    const { source } = slowSource(data);
+    const reader = openReader(source);
+    for (let i = 0; i < 200; i++) {
+      const at = Math.floor(Math.random() * (data.length - 65536));
+      await reader.readAt(at, 65536);
+    }
+    expect(reader.stats.amplification).toBeLessThanOrEqual(1.25);
+    await reader.close();
+  });
+
+  it("reads a view [start, end)", async () => {
+    const data = randomBytes(100_000);
+    const reader = openReader(bytesSource(data), { start: 1000, end: 5000 });
+    expect(reader.size).toBe(4000);
+    expect(Buffer.from((await reader.read(10_000))!).equals(Buffer.from(data.subarray(1000, 5000))))
+      .toBe(true);
+    expect(await reader.read(1)).toBeNull();
+  });
+});
+
+describe("openReadable", () => {
+  it("streams with a default reader and with a BYOB reader", async () => {
+    const data = randomBytes(5 * MiB + 7);
+    expect(Buffer.from(await collect(openReadable(bytesSource(data)))).equals(Buffer.from(data)))
+      .toBe(true);
+    const reader = openReadable(bytesSource(data), { start: 100 }).getReader({ mode: "byob" });
+    const out: Uint8Array[] = [];
+    for (;;) {
+      const { done, value } = await reader.read(new Uint8Array(300_000));
+      if (done) break;
+      out.push(value.slice());
+    }
+    expect(Buffer.concat(out).equals(Buffer.from(data.subarray(100)))).toBe(true);
+  });
+
+  it("cancel() reaches every request in flight", async () => {
+    const { source, open } = slowSource(randomBytes(64 * MiB));
+    const stream = openReadable(source);
+    const reader = stream.getReader();
+    for (let i = 0; i < 5; i++) await reader.read();
+    await reader.cancel(new Error("enough"));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(open()).toBe(0);
+  });
+});
+
+describe("sources", () => {
+  let server: Awaited<ReturnType<typeof startRangeServer>> | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it("httpSource reads ranges, pinning the ETag", async () => {
+    const data = randomBytes(3 * MiB);
+    server = await startRangeServer(data);
+    const source = await httpSource(server.url);
+    expect(source.size).toBe(data.length);
+    expect(source.etag).toBe('"v1"');
+    const got = await collect(openReadable(source));
+    expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it("httpSource learns the size from Content-Range when HEAD is refused", async () => {
+    const data = randomBytes(1000);
+    server = await startRangeServer(data, { noHead: true });
+    const source = await httpSource(server.url);
+    expect(source.size).toBe(1000);
+    expect(Buffer.from(await source.read(10, 20)).equals(Buffer.from(data.subarray(10, 20)))).toBe(
+      true,
+    );
+  });
+
+  it("httpSource raises RangeNotSupportedError when the server ignores Range", async () => {
+    const data = randomBytes(1000);
+    server = await startRangeServer(data, { ignoreRange: true });
+    const source = await httpSource(server.url);
+    await expect(source.read(10, 20)).rejects.toBeInstanceOf(RangeNotSupportedError);
+    // The whole object is fine as a 200.
+    expect((await source.read(0, 1000)).length).toBe(1000);
+  });
+
+  it("httpSource raises SourceChangedError when the object changes mid-read", async () => {
+    const data = randomBytes(4 * MiB);
+    server = await startRangeServer(data);
+    const source = await httpSource(server.url);
+    const reader = openReader(source, { concurrency: 1 });
+    await reader.read(MiB);
+    server.setData(randomBytes(4 * MiB));
+    reader.seek(3 * MiB);
+    await expect(reader.read(MiB)).rejects.toBeInstanceOf(SourceChangedError);
+    await reader.close();
+  });
+
+  it("fileSource and manifestSource read the same bytes", async () => {
+    const dir = await tempDir();
+    try {
+      const data = randomBytes(2 * MiB + 3);
+      const path = join(dir.path, "f.bin");
+      await writeFile(path, data);
+      const file = await fileSource(path);
+      expect(Buffer.from(await collect(openReadable(file))).equals(Buffer.from(data))).toBe(true);
+      const client = new BlockClient({ services: [new MemoryStore({ id: "m" })], copies: 1 });
+      const sink = client.writable({ blockSize: 300_000 });
+      await new Blob([data]).stream().pipeTo(sink);
+      const { manifest } = await sink.result;
+      const reader = openReader(manifestSource(client, manifest));
+      expect(
+        Buffer.from((await reader.readAt(299_990, 30))!).equals(
+          Buffer.from(data.subarray(299_990, 300_020)),
+        ),
+      ).toBe(true);
+      await reader.close();
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
