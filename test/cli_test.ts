@@ -280,3 +280,42 @@ describe("stowage crawl", () => {
     }
   });
 });
+
+describe("stowage cat", () => {
+  it("streams an HTTP object by ranges, and a manifest's bytes, with --start/--end", async () => {
+    const { startRangeServer } = await import("./_range_server.ts");
+    const data = randomBytes(3_000_000);
+    const server = await startRangeServer(data);
+    const dir = await tempDir();
+    try {
+      const whole = memoryIO();
+      expect(await main(["cat", server.url], whole)).toBe(0);
+      expect(Buffer.from(whole.bytes()).equals(Buffer.from(data))).toBe(true);
+      const part = memoryIO();
+      expect(await main(["cat", server.url, "--start", "1000", "--end", "2500000"], part)).toBe(0);
+      expect(Buffer.from(part.bytes()).equals(Buffer.from(data.subarray(1000, 2_500_000)))).toBe(
+        true,
+      );
+      const store = join(dir.path, "store");
+      const put = memoryIO(data);
+      expect(await main(["put", "-", "--dir", store, "--block-size", "1M"], put)).toBe(0);
+      const manifestFile = join(dir.path, "m.txt");
+      await writeFile(manifestFile, put.out());
+      const fromManifest = memoryIO();
+      expect(
+        await main(
+          ["cat", manifestFile, "--dir", store, "--start", "999999", "--end", "1000001"],
+          fromManifest,
+        ),
+      )
+        .toBe(0);
+      expect(
+        Buffer.from(fromManifest.bytes()).equals(Buffer.from(data.subarray(999_999, 1_000_001))),
+      ).toBe(true);
+      expect(await main(["cat", server.url, "--start", "5", "--end", "4"], memoryIO())).toBe(2);
+    } finally {
+      await server.close();
+      await dir.cleanup();
+    }
+  });
+});
