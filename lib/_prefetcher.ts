@@ -243,7 +243,12 @@ export class Prefetcher {
     const target = Math.min(this.end, Math.max(minEnd, this.#position + Math.round(window)));
     if (this.#scheduledEnd < this.#position) this.#scheduledEnd = this.#position;
     while (this.#scheduledEnd < target) {
-      let chunk = window >= MIN_CHUNK ? Math.max(MIN_CHUNK, io) : io;
+      // gcsfs's chunk is max(5 MiB, io); larger windows also get larger chunks
+      // (an eighth of the window at concurrency 4), so a long sequential read
+      // makes few, big requests instead of many 5 MiB ones.
+      let chunk = window >= MIN_CHUNK
+        ? Math.max(MIN_CHUNK, io, Math.floor(window / (2 * this.#concurrency)))
+        : io;
       chunk = Math.min(chunk, this.end - this.#scheduledEnd);
       // First (demand) reads use every connection; later ones a share in
       // proportion to the chunk's part of the window. Never below 1 MiB a part.

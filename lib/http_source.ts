@@ -144,7 +144,7 @@ export async function httpSource(
           throw statusError(href, response.status, `read bytes ${start}-${end - 1}`);
         }
         used = true;
-        const bytes = new Uint8Array(await response.arrayBuffer());
+        const bytes = await readInto(response, end - start);
         if (bytes.length !== end - start) {
           throw new ServiceError(
             href,
@@ -160,6 +160,29 @@ export async function httpSource(
       }
     },
   };
+}
+
+/** Reads a body into one buffer of the expected size (no chunk list, no concat). */
+async function readInto(response: Response, expected: number): Promise<Uint8Array> {
+  if (response.body === null) return new Uint8Array(0);
+  const out = new Uint8Array(expected);
+  let at = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (at + value.length > expected) {
+        await reader.cancel();
+        return out.subarray(0, at); // the caller reports the wrong length
+      }
+      out.set(value, at);
+      at += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return at === expected ? out : out.subarray(0, at);
 }
 
 function validators(

@@ -1,0 +1,188 @@
+/**
+ * bench/read: a local HTTP server (own process) that adds 10 ms before each
+ * response and caps each connection at 25 MB/s serves an object read
+ * sequentially in 1 MiB reads by: plain fetch(url).body; a loop of direct 1 MiB
+ * Range fetches; @chunkd/source-http and generic-filehandle2 reading the same
+ * way; the four-connection limit (four 8 MiB Range requests kept in flight);
+ * and Stowage's openReader over httpSource (concurrency 4). Then random 64 KiB
+ * reads (bytes fetched / asked), and an unthrottled run against a plain body.
+ *
+ * `npm run bench -- read [--mib 512] [--random 200]`
+ */
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { SourceHttp } from "@chunkd/source-http";
+import { RemoteFile } from "generic-filehandle2";
+import { httpSource, openReader } from "../mod.ts";
+import { startRangeServer } from "../test/_range_server.ts";
+import { arg, mib, runtime } from "./_utils.ts";
+
+const MiB = 1024 * 1024;
+const role = arg("role", "driver");
+
+if (role === "server") {
+  const size = Number(arg("mib", "512")) * MiB;
+  const data = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) {
+    crypto.getRandomValues(data.subarray(i, Math.min(size, i + 65536)));
+  }
+  const throttled = arg("throttle", "yes") === "yes";
+  const server = await startRangeServer(
+    data,
+    throttled ? { delayMs: 10, bytesPerSecond: 25e6 } : {},
+  );
+  console.log(`URL ${server.url}`);
+} else {
+  const sizeMiB = Number(arg("mib", "512"));
+  const total = sizeMiB * MiB;
+  const randomReads = Number(arg("random", "200"));
+
+  const startServer = (throttle: boolean) => {
+    const self = runtime === "deno"
+      ? ["run", "-A", new URL(import.meta.url).pathname]
+      : [process.argv[1]!];
+    const child = spawn(process.execPath, [
+      ...self,
+      "--role",
+      "server",
+      "--mib",
+      String(sizeMiB),
+      "--throttle",
+      throttle ? "yes" : "no",
+    ], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    return new Promise<{ url: string; stop: () => void }>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (c: Uint8Array) => {
+        out += new TextDecoder().decode(c);
+        const m = /URL (\S+)/.exec(out);
+        if (m) resolve({ url: m[1]!, stop: () => child.kill("SIGKILL") });
+      });
+      child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+    });
+  };
+
+  const time = async (name: string, run: () => Promise<number>) => {
+    const started = performance.now();
+    const bytes = await run();
+    const rate = bytes / ((performance.now() - started) / 1000);
+    if (bytes !== total) throw new Error(`${name} read ${bytes} bytes, expected ${total}`);
+    console.log(`${name.padEnd(34)} ${mib(rate)}/s`);
+    return rate;
+  };
+
+  const plainBody = async (url: string) => {
+    let n = 0;
+    for await (const chunk of (await fetch(url)).body!) n += chunk.length;
+    return n;
+  };
+
+  const server = await startServer(true);
+  const url = server.url;
+  const rates: Record<string, number> = {};
+  try {
+    rates.plain = await time("plain fetch(url).body", () => plainBody(url));
+    rates.direct = await time("direct 1 MiB Range loop", async () => {
+      let n = 0;
+      for (let at = 0; at < total; at += MiB) {
+        const res = await fetch(url, {
+          headers: { range: `bytes=${at}-${Math.min(total, at + MiB) - 1}` },
+        });
+        n += (await res.arrayBuffer()).byteLength;
+      }
+      return n;
+    });
+    rates.chunkd = await time("@chunkd/source-http 1 MiB reads", async () => {
+      const source = new SourceHttp(url);
+      let n = 0;
+      for (let at = 0; at < total; at += MiB) {
+        n += (await source.fetch(at, Math.min(MiB, total - at))).byteLength;
+      }
+      return n;
+    });
+    rates.gmod = await time("generic-filehandle2 1 MiB reads", async () => {
+      const file = new RemoteFile(url);
+      let n = 0;
+      for (let at = 0; at < total; at += MiB) {
+        n += (await file.read(Math.min(MiB, total - at), at)).length;
+      }
+      return n;
+    });
+    rates.limit = await time("four 8 MiB Range requests in flight", async () => {
+      let next = 0;
+      let n = 0;
+      const worker = async () => {
+        while (next < total) {
+          const at = next;
+          next += 8 * MiB;
+          const res = await fetch(url, {
+            headers: { range: `bytes=${at}-${Math.min(total, at + 8 * MiB) - 1}` },
+          });
+          // Awaited first: `n += await …` would read n before the await and lose updates.
+          const body = await res.arrayBuffer();
+          n += body.byteLength;
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      return n;
+    });
+    let stats;
+    rates.stowage = await time("stowage openReader, concurrency 4", async () => {
+      const reader = openReader(await httpSource(url), { concurrency: 4 });
+      let n = 0;
+      for (;;) {
+        const chunk = await reader.read(MiB);
+        if (chunk === null) break;
+        n += chunk.length;
+      }
+      stats = reader.stats;
+      await reader.close();
+      return n;
+    });
+    console.log(`  stats: ${JSON.stringify(stats)}`);
+    const random = openReader(await httpSource(url), { concurrency: 4 });
+    for (let i = 0; i < randomReads; i++) {
+      await random.readAt(Math.floor(Math.random() * (total - 65536)), 65536);
+    }
+    const amplification = random.stats.amplification;
+    await random.close();
+    console.log(
+      `random 64 KiB reads: fetched ${
+        amplification.toFixed(3)
+      }x the bytes asked (${randomReads} reads)`,
+    );
+    server.stop();
+
+    const fast = await startServer(false);
+    const fastPlain = await time("unthrottled plain body", () => plainBody(fast.url));
+    const fastStowage = await time("unthrottled stowage openReader", async () => {
+      const reader = openReader(await httpSource(fast.url), { concurrency: 4 });
+      let n = 0;
+      for (;;) {
+        const chunk = await reader.read(MiB);
+        if (chunk === null) break;
+        n += chunk.length;
+      }
+      await reader.close();
+      return n;
+    });
+    fast.stop();
+    const r = (a: number, b: number) => (a / b).toFixed(2);
+    console.log(
+      `RESULT read (${runtime}): ${
+        r(rates.stowage!, rates.limit!)
+      }x the four-connection limit (target 0.9), ` +
+        `${r(rates.stowage!, rates.direct!)}x direct loop, ${
+          r(rates.stowage!, rates.chunkd!)
+        }x chunkd, ` +
+        `${
+          r(rates.stowage!, rates.gmod!)
+        }x generic-filehandle2 (target 3.5), random 64 KiB amplification ${
+          amplification.toFixed(2)
+        } (target <= 1.25), unthrottled ${r(fastStowage, fastPlain)}x plain body (target 0.8)`,
+    );
+  } finally {
+    server.stop();
+  }
+}
