@@ -23,6 +23,7 @@
 import { RangeNotSupportedError, ServiceError, SourceChangedError } from "./errors.ts";
 import { checkRange, type RangeSource } from "./range_source.ts";
 import { isRetryableStatus } from "./retry.ts";
+import { nodeFetch } from "./_node_fetch.ts";
 
 /** Options for {@linkcode httpSource}. */
 export interface HttpSourceOptions {

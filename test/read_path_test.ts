@@ -287,6 +287,28 @@ describe("sources", () => {
     await reader.close();
   });
 
+  it("leaves no HTTP request open after cancel or close, and no unhandled rejection", async () => {
+    const data = randomBytes(32 * MiB);
+    server = await startRangeServer(data, { bytesPerSecond: 20e6 });
+    const stream = openReadable(await httpSource(server.url));
+    const reader = stream.getReader();
+    await reader.read();
+    await reader.read();
+    // The prefetch after the second read reaches the server a moment later.
+    for (let i = 0; i < 50 && server.open() === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server.open()).toBeGreaterThan(0);
+    await reader.cancel(new Error("done"));
+    for (let i = 0; i < 100 && server.open() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.open()).toBe(0);
+    const seekable = openReader(await httpSource(server.url));
+    await seekable.read(MiB);
+    const pending = seekable.read(8 * MiB).catch((e) => e);
+    await seekable.close();
+    expect(await pending).toBeInstanceOf(Error);
+    for (let i = 0; i < 100 && server.open() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.open()).toBe(0);
+  });
+
   it("fileSource and manifestSource read the same bytes", async () => {
     const dir = await tempDir();
     try {

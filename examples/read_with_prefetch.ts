@@ -1,0 +1,40 @@
+/**
+ * Reads a remote object by HTTP Range requests with adaptive prefetch: a
+ * sequential pass, a soft seek inside the window, a hard seek back, and the
+ * statistics. A local server on 127.0.0.1 stands in for the remote one.
+ *
+ * Run: `deno run -A examples/read_with_prefetch.ts` (or Node >= 22.18).
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { httpSource, openReadable, openReader } from "../mod.ts";
+
+const data = new Uint8Array(24 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
+const server = createServer((req, res) => {
+  const match = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? "");
+  res.setHeader("etag", '"v1"');
+  if (req.method === "HEAD") return res.end(void res.setHeader("content-length", data.length));
+  if (!match) return res.end(data);
+  const [start, end] = [Number(match[1]), Number(match[2]) + 1];
+  res.writeHead(206, { "content-range": `bytes ${start}-${end - 1}/${data.length}` });
+  res.end(data.subarray(start, end));
+});
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/object`;
+
+try {
+  const reader = openReader(await httpSource(url), { concurrency: 4 });
+  for (let i = 0; i < 8; i++) await reader.read(1024 * 1024); // sequential: the window grows
+  reader.seek(reader.position + 2 * 1024 * 1024); // forward, inside the window: soft
+  await reader.read(1024 * 1024);
+  await reader.readAt(0, 4096); // backward: hard, requests in flight are aborted
+  console.log(reader.stats);
+  await reader.close();
+
+  // The same as a byte stream, e.g. for a Response body or a BYOB reader.
+  const tail = openReadable(await httpSource(url), { start: data.length - 1000 });
+  console.log(`tail: ${(await new Response(tail).arrayBuffer()).byteLength} bytes`);
+} finally {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
