@@ -115,10 +115,16 @@ export async function httpSource(
       headers.set("range", `bytes=${start}-${end - 1}`);
       if (etag !== undefined) headers.set("if-match", etag);
       else if (lastModified !== undefined) headers.set("if-unmodified-since", lastModified);
-      const response = await doFetch(href, {
-        headers,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      });
+      // Under Node, range GETs go over node:http unless a fetch was given:
+      // undici's fetch costs more CPU per byte on large bodies (measured 0.45x
+      // vs 0.8x a plain body). Deno's own fetch is the faster one there.
+      const response = options.fetch === undefined && !isDeno
+        ? await nodeFetch(new URL(href), {
+          method: "GET",
+          headers: Object.fromEntries(headers),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        })
+        : await doFetch(href, { headers, ...(opts.signal ? { signal: opts.signal } : {}) });
       let used = false;
       try {
         if (response.status === 412) throw new SourceChangedError(href, "412 Precondition Failed");
@@ -185,6 +191,8 @@ async function readInto(response: Response, expected: number): Promise<Uint8Arra
   }
   return at === expected ? out : out.subarray(0, at);
 }
+
+const isDeno = "Deno" in globalThis;
 
 function validators(
   headers: Headers,
