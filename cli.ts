@@ -498,6 +498,7 @@ function makeClient(
   values: { service?: string[] | undefined; token?: string[] | undefined },
   io: CliIO,
   digest: DigestAlgorithm,
+  cache = false,
 ): { client: BlockClient; remote: boolean } {
   const env = io.env ?? {};
   const services = values.service ?? env.STOWAGE_SERVICES?.split(/\s+/).filter((s) => s !== "") ??
@@ -508,6 +509,8 @@ function makeClient(
     digest,
     onWarning: (message) => io.stderr(`stowage: ${message}\n`),
   };
+  // put and get touch each block once: a cache would only cost memory.
+  if (!cache) options.cache = false;
   if (token !== undefined) options.token = token;
   try {
     return { client: new BlockClient(options), remote: services.length > 0 };

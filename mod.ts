@@ -38,3 +38,4 @@ export * from "./lib/range_source.ts";
 export * from "./lib/http_source.ts";
 export * from "./lib/open_reader.ts";
 export * from "./lib/open_readable.ts";
+export * from "./lib/block_cache.ts";

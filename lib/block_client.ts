@@ -45,6 +45,11 @@ import { rendezvousOrder } from "./rendezvous.ts";
 import { backoffDelay, type RetryOptions, type RetryPolicy, retryPolicy, sleep } from "./retry.ts";
 import { BlockWriteStream, type BlockWriteStreamOptions } from "./block_write_stream.ts";
 import { newRequestId } from "./_request_id.ts";
+import { BlockCache } from "./block_cache.ts";
+import type { Manifest } from "./manifest.ts";
+import { manifestSource, type RangeSource } from "./range_source.ts";
+import { openReadable, type ReadableOptions } from "./open_readable.ts";
+import { openReader, type Reader, type ReadOptions } from "./open_reader.ts";
 
 /** Options for {@linkcode BlockClient}. */
 export interface BlockClientOptions {
@@ -71,6 +76,12 @@ export interface BlockClientOptions {
   timeouts?: ServiceTimeouts;
   /** Where warnings go (said once each). @default {console.warn} */
   onWarning?: (message: string) => void;
+  /** The block cache for reads, or `false` for none. @default {a 256 MiB RAM cache} */
+  cache?: BlockCache | false;
+  /** Blocks fetched ahead at once by manifest reads. @default {2} */
+  prefetchConcurrency?: number;
+  /** How many blocks ahead a manifest read prefetches. @default {2} */
+  prefetchBlocks?: number;
 }
 
 /** Options for {@linkcode BlockClient.put}. */
@@ -135,6 +146,10 @@ export class BlockClient {
   #warn: (message: string) => void;
   #warned = new Set<string>();
   #stats: BlockClientStats = { puts: 0, overReplicated: 0, putRequests: 0, corruptReplicas: 0 };
+  /** The read cache, if any. */
+  readonly cache: BlockCache | undefined;
+  #prefetchQueue: PQueue;
+  #prefetchBlocks: number;
 
   /**
    * @param options Services, copies, classes, digest, retry, limits.
@@ -167,6 +182,9 @@ export class BlockClient {
     }
     this.#uploads = new PQueue({ concurrency });
     this.#warn = options.onWarning ?? ((message) => console.warn(`stowage: ${message}`));
+    this.cache = options.cache === false ? undefined : options.cache ?? new BlockCache();
+    this.#prefetchQueue = new PQueue({ concurrency: options.prefetchConcurrency ?? 2 });
+    this.#prefetchBlocks = options.prefetchBlocks ?? 2;
   }
 
   /** Counters since the client was made. */
@@ -377,6 +395,105 @@ export class BlockClient {
     const loc = toLocator(locator);
     options.signal?.throwIfAborted();
     if (isEmptyBlock(loc)) return new Uint8Array(0);
+    const cache = this.cache;
+    if (cache !== undefined) {
+      // The cache holds whole blocks: a range is cut from the cached block.
+      const bytes = await cache.get(
+        loc,
+        (signal) => this.#fetch(locator, { signal }),
+        options.signal ? { signal: options.signal } : {},
+      );
+      if (options.range === undefined) return bytes;
+      const start = options.range.start;
+      const end = options.range.end ?? loc.size;
+      if (
+        !Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start ||
+        end > loc.size
+      ) {
+        throw new RangeError(
+          `Cannot read range [${start}, ${end}) of block '${loc.stripped}': the block has ${loc.size} bytes`,
+        );
+      }
+      return bytes.subarray(start, end);
+    }
+    return await this.#fetch(locator, options);
+  }
+
+  /**
+   * Queues blocks to be fetched into the cache ahead of need (p-queue, a few at
+   * a time), skipping those cached or in flight. Needs a cache.
+   *
+   * @param locators The blocks, in the order they will be wanted.
+   */
+  prefetch(locators: readonly string[]): void {
+    const cache = this.cache;
+    if (cache === undefined) return;
+    for (const locator of locators) {
+      if (isEmptyBlock(locator) || cache.holds(locator)) continue;
+      this.#prefetchQueue.add(async () => {
+        if (cache.holds(locator)) return;
+        await cache.get(locator, (signal) => this.#fetch(locator, { signal }), { prefetch: true });
+      }).catch(() => {});
+    }
+  }
+
+  /**
+   * A byte stream of a manifest's bytes (one file, or all in order), through
+   * the read-path prefetcher with the block cache and block prefetch underneath.
+   *
+   * @param manifest The manifest.
+   * @param options `file`, `start`, `end`, and the read-path options.
+   * @returns The stream.
+   */
+  readable(
+    manifest: Manifest,
+    options: ReadableOptions & { file?: string } = {},
+  ): ReadableStream<Uint8Array> {
+    return openReadable(this.#manifestSource(manifest, options.file), withoutFile(options));
+  }
+
+  /**
+   * A seekable reader over a manifest's bytes; see {@linkcode readable}.
+   *
+   * @param manifest The manifest.
+   * @param options `file`, view and read-path options.
+   * @returns The reader.
+   */
+  open(manifest: Manifest, options: ReadOptions & { file?: string } = {}): Reader {
+    return openReader(this.#manifestSource(manifest, options.file), withoutFile(options));
+  }
+
+  /** A manifest source that prefetches blocks on the first read and on crossing into a new block. */
+  #manifestSource(manifest: Manifest, file: string | undefined): RangeSource {
+    const inner = manifestSource(this, manifest, file === undefined ? {} : { file });
+    const segments = file === undefined
+      ? manifest.files.flatMap((f) => [...f.segments])
+      : [...manifest.file(file)!.segments];
+    const starts: number[] = [];
+    let at = 0;
+    for (const s of segments) {
+      starts.push(at);
+      at += s.length;
+    }
+    let lastBlock = -1;
+    return {
+      size: inner.size,
+      read: (start, end, options) => {
+        let index = 0;
+        while (index + 1 < starts.length && starts[index + 1]! <= start) index++;
+        if (index !== lastBlock) {
+          lastBlock = index;
+          this.prefetch(
+            segments.slice(index + 1, index + 1 + this.#prefetchBlocks).map((s) => s.locator),
+          );
+        }
+        return inner.read(start, end, options);
+      },
+    };
+  }
+
+  async #fetch(locator: string | Locator, options: GetOptions = {}): Promise<Uint8Array> {
+    const loc = toLocator(locator);
     const order = rendezvousOrder(loc.digest, this.#services);
     const outcomes = new Map<string, ServiceOutcome & { notFound: boolean; retry: boolean }>();
     for (let round = 0; round < this.#retry.rounds; round++) {
@@ -467,6 +584,11 @@ function describeService(
     type: described.type === "proxy" ? "proxy" : "disk",
     readOnly: described.readOnly === true,
   };
+}
+
+function withoutFile<T extends { file?: string }>(options: T): Omit<T, "file"> {
+  const { file: _file, ...rest } = options;
+  return rest;
 }
 
 function checkCopies(copies: number): number {
