@@ -58,7 +58,7 @@ export interface BlockCacheStats {
   hits: number;
   /** Gets that had to fetch. */
   misses: number;
-  /** Bytes served from the cache. */
+  /** Bytes served from the cache (what callers used, not whole blocks). */
   bytesFromCache: number;
   /** Bytes fetched from services. */
   bytesFromNetwork: number;
@@ -143,20 +143,21 @@ export class BlockCache {
    *
    * @param locator The block.
    * @param load Fetches it (verified) when no tier has it; receives an abort signal.
-   * @param options The caller's signal; `prefetch` marks a speculative load.
+   * @param options The caller's signal; `prefetch` marks a speculative load;
+   *   `bytes`, how much of the block the caller uses (for the byte counters).
    * @returns The bytes.
    */
   async get(
     locator: string | Locator,
     load: (signal: AbortSignal) => Promise<Uint8Array>,
-    options: { signal?: AbortSignal; prefetch?: boolean } = {},
+    options: { signal?: AbortSignal; prefetch?: boolean; bytes?: number } = {},
   ): Promise<Uint8Array> {
     const loc = toLocator(locator);
     const key = loc.stripped;
     options.signal?.throwIfAborted();
     const cached = this.#ram.get(key);
     if (cached !== undefined) {
-      if (!options.prefetch) this.#hit(key, cached);
+      if (!options.prefetch) this.#hit(key, options.bytes ?? cached.length);
       return cached;
     }
     let entry = this.#inFlight.get(key);
@@ -176,9 +177,9 @@ export class BlockCache {
     return await this.#join(key, entry, options.signal);
   }
 
-  #hit(key: string, bytes: Uint8Array): void {
+  #hit(key: string, bytes: number): void {
     this.#stats.hits++;
-    this.#stats.bytesFromCache += bytes.length;
+    this.#stats.bytesFromCache += bytes;
     if (this.#prefetched.delete(key)) this.#stats.prefetchesUsed++;
   }
 

@@ -398,10 +398,13 @@ export class BlockClient {
     const cache = this.cache;
     if (cache !== undefined) {
       // The cache holds whole blocks: a range is cut from the cached block.
+      const used = options.range === undefined
+        ? loc.size
+        : (options.range.end ?? loc.size) - options.range.start;
       const bytes = await cache.get(
         loc,
         (signal) => this.#fetch(locator, { signal }),
-        options.signal ? { signal: options.signal } : {},
+        options.signal ? { signal: options.signal, bytes: used } : { bytes: used },
       );
       if (options.range === undefined) return bytes;
       const start = options.range.start;

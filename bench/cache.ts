@@ -1,0 +1,135 @@
+/**
+ * bench/cache: read a 1 GiB manifest twice from three local block servers
+ * (own processes) that add 10 ms per request, in 1 MiB reads.
+ * First pass: a client with the block cache and block prefetch, against one
+ * with neither. Second pass (from the cache): against reading the same bytes
+ * from a local file. Target for the second: >= 0.7x.
+ *
+ * `npm run bench -- cache [--mib 1024] [--block-size 67108864]`
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import {
+  BlockCache,
+  BlockClient,
+  createBlockHandler,
+  fileSource,
+  FileStore,
+  type Manifest,
+  manifestSource,
+  openReader,
+  type RangeSource,
+  serve,
+} from "../mod.ts";
+import { arg, mib, runtime } from "./_utils.ts";
+
+const MiB = 1024 * 1024;
+const role = arg("role", "driver");
+
+if (role === "server") {
+  const store = new FileStore(arg("dir", ""));
+  const handler = createBlockHandler({ store });
+  const server = await serve(async (request) => {
+    await new Promise((r) => setTimeout(r, 10));
+    return handler(request);
+  });
+  console.log(`URL ${server.url}`);
+} else {
+  const total = Number(arg("mib", "1024")) * MiB;
+  const blockSize = Number(arg("block-size", String(64 * MiB)));
+  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  const root = await mkdtemp(join(base, "stowage-bench-cache-"));
+  const self = runtime === "deno"
+    ? ["run", "-A", new URL(import.meta.url).pathname]
+    : [process.argv[1]!];
+  const children = await Promise.all(
+    [0, 1, 2].map((i) =>
+      new Promise<{ url: string; kill: () => void }>((resolve, reject) => {
+        const child = spawn(process.execPath, [
+          ...self,
+          "--role",
+          "server",
+          "--dir",
+          join(root, `s${i}`),
+        ], {
+          stdio: ["ignore", "pipe", "inherit"],
+        });
+        let out = "";
+        child.stdout!.on("data", (c: Uint8Array) => {
+          out += new TextDecoder().decode(c);
+          const m = /URL (\S+)/.exec(out);
+          if (m) resolve({ url: m[1]!, kill: () => child.kill("SIGKILL") });
+        });
+        child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+      })
+    ),
+  );
+  try {
+    const urls = children.map((c) => c.url);
+    const data = new Uint8Array(total);
+    for (let i = 0; i < total; i += 65536) {
+      crypto.getRandomValues(data.subarray(i, Math.min(total, i + 65536)));
+    }
+    const localFile = join(root, "local.bin");
+    await writeFile(localFile, data);
+    const writer = new BlockClient({ services: urls, copies: 2, cache: false });
+    const sink = writer.writable({ blockSize, concurrency: 2 });
+    await new Blob([data]).stream().pipeTo(sink);
+    const { manifest } = await sink.result;
+
+    const readAll = async (source: RangeSource) => {
+      const reader = openReader(source, { concurrency: 4 });
+      const started = performance.now();
+      let n = 0;
+      for (;;) {
+        const chunk = await reader.read(MiB);
+        if (chunk === null) break;
+        n += chunk.length;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      await reader.close();
+      if (n !== total) throw new Error(`read ${n} bytes, expected ${total}`);
+      return total / seconds;
+    };
+    const manifestReader = (client: BlockClient, m: Manifest) => readAll(manifestSource(client, m));
+
+    const bare = new BlockClient({ services: urls, cache: false, prefetchBlocks: 0 });
+    const bareRate = await manifestReader(bare, manifest);
+    console.log(`no cache, no prefetch:      ${mib(bareRate)}/s`);
+
+    const cache = new BlockCache({ maxBytes: total + 4 * blockSize, maxSlots: 512 });
+    const client = new BlockClient({ services: urls, cache });
+    const timeOpen = async () => {
+      const reader = client.open(manifest, { concurrency: 4 });
+      const started = performance.now();
+      let n = 0;
+      for (;;) {
+        const chunk = await reader.read(MiB);
+        if (chunk === null) break;
+        n += chunk.length;
+      }
+      await reader.close();
+      if (n !== total) throw new Error(`read ${n} bytes`);
+      return total / ((performance.now() - started) / 1000);
+    };
+    const firstPass = await timeOpen();
+    console.log(`first pass (cache+prefetch): ${mib(firstPass)}/s  ${JSON.stringify(cache.stats)}`);
+    const secondPass = await timeOpen();
+    console.log(`second pass (from cache):    ${mib(secondPass)}/s`);
+    const fileRate = await readAll(await fileSource(localFile));
+    console.log(`local file:                  ${mib(fileRate)}/s`);
+    console.log(
+      `RESULT cache (${runtime}): first pass ${
+        (firstPass / bareRate).toFixed(2)
+      }x a client with no cache or prefetch; ` +
+        `second pass ${(secondPass / fileRate).toFixed(2)}x a local file (target 0.7)`,
+    );
+  } finally {
+    for (const c of children) c.kill();
+    await rm(root, { recursive: true, force: true });
+  }
+}
