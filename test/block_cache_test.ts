@@ -1,3 +1,5 @@
+// Loaders here are async arrows returning fixed bytes, as real loaders would return promises.
+// deno-lint-ignore-file require-await
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { readdir, writeFile } from "node:fs/promises";
