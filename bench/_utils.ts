@@ -50,3 +50,29 @@ export function mib(bytes: number): string {
 export function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
+
+/**
+ * Starts this benchmark script again as a child process in the same runtime,
+ * with `--role <role>` and extra arguments, and waits for the `URL <url>` line
+ * it prints.
+ */
+export async function spawnRole(
+  scriptUrl: string,
+  role: string,
+  args: string[] = [],
+): Promise<{ url: string; stop: () => void }> {
+  const { spawn } = await import("node:child_process");
+  const self = runtime === "deno" ? ["run", "-A", new URL(scriptUrl).pathname] : [process.argv[1]!];
+  const child = spawn(process.execPath, [...self, "--role", role, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (c: Uint8Array) => {
+      out += new TextDecoder().decode(c);
+      const m = /URL (\S+)/.exec(out);
+      if (m) resolve({ url: m[1]!, stop: () => child.kill("SIGKILL") });
+    });
+    child.once("exit", (code) => reject(new Error(`${role} process exited with ${code}`)));
+  });
+}

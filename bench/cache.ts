@@ -7,12 +7,10 @@
  *
  * `npm run bench -- cache [--mib 1024] [--block-size 67108864]`
  */
-import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
   BlockCache,
   BlockClient,
@@ -23,9 +21,10 @@ import {
   manifestSource,
   openReader,
   type RangeSource,
+  type Reader,
   serve,
 } from "../mod.ts";
-import { arg, mib, runtime } from "./_utils.ts";
+import { arg, mib, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
 const role = arg("role", "driver");
@@ -43,30 +42,8 @@ if (role === "server") {
   const blockSize = Number(arg("block-size", String(64 * MiB)));
   const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
   const root = await mkdtemp(join(base, "stowage-bench-cache-"));
-  const self = runtime === "deno"
-    ? ["run", "-A", new URL(import.meta.url).pathname]
-    : [process.argv[1]!];
   const children = await Promise.all(
-    [0, 1, 2].map((i) =>
-      new Promise<{ url: string; kill: () => void }>((resolve, reject) => {
-        const child = spawn(process.execPath, [
-          ...self,
-          "--role",
-          "server",
-          "--dir",
-          join(root, `s${i}`),
-        ], {
-          stdio: ["ignore", "pipe", "inherit"],
-        });
-        let out = "";
-        child.stdout!.on("data", (c: Uint8Array) => {
-          out += new TextDecoder().decode(c);
-          const m = /URL (\S+)/.exec(out);
-          if (m) resolve({ url: m[1]!, kill: () => child.kill("SIGKILL") });
-        });
-        child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-      })
-    ),
+    [0, 1, 2].map((i) => spawnRole(import.meta.url, "server", ["--dir", join(root, `s${i}`)])),
   );
   try {
     const urls = children.map((c) => c.url);
@@ -81,8 +58,7 @@ if (role === "server") {
     await new Blob([data]).stream().pipeTo(sink);
     const { manifest } = await sink.result;
 
-    const readAll = async (source: RangeSource) => {
-      const reader = openReader(source, { concurrency: 4 });
+    const timeReader = async (reader: Reader) => {
       const started = performance.now();
       let n = 0;
       for (;;) {
@@ -95,6 +71,7 @@ if (role === "server") {
       if (n !== total) throw new Error(`read ${n} bytes, expected ${total}`);
       return total / seconds;
     };
+    const readAll = (source: RangeSource) => timeReader(openReader(source, { concurrency: 4 }));
     const manifestReader = (client: BlockClient, m: Manifest) => readAll(manifestSource(client, m));
 
     const bare = new BlockClient({ services: urls, cache: false, prefetchBlocks: 0 });
@@ -103,19 +80,7 @@ if (role === "server") {
 
     const cache = new BlockCache({ maxBytes: total + 4 * blockSize, maxSlots: 512 });
     const client = new BlockClient({ services: urls, cache });
-    const timeOpen = async () => {
-      const reader = client.open(manifest, { concurrency: 4 });
-      const started = performance.now();
-      let n = 0;
-      for (;;) {
-        const chunk = await reader.read(MiB);
-        if (chunk === null) break;
-        n += chunk.length;
-      }
-      await reader.close();
-      if (n !== total) throw new Error(`read ${n} bytes`);
-      return total / ((performance.now() - started) / 1000);
-    };
+    const timeOpen = () => timeReader(client.open(manifest, { concurrency: 4 }));
     const firstPass = await timeOpen();
     console.log(`first pass (cache+prefetch): ${mib(firstPass)}/s  ${JSON.stringify(cache.stats)}`);
     const secondPass = await timeOpen();
@@ -129,7 +94,7 @@ if (role === "server") {
         `second pass ${(secondPass / fileRate).toFixed(2)}x a local file (target 0.7)`,
     );
   } finally {
-    for (const c of children) c.kill();
+    for (const c of children) c.stop();
     await rm(root, { recursive: true, force: true });
   }
 }

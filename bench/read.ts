@@ -9,13 +9,11 @@
  *
  * `npm run bench -- read [--mib 512] [--random 200]`
  */
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { SourceHttp } from "@chunkd/source-http";
 import { RemoteFile } from "generic-filehandle2";
 import { httpSource, openReader } from "../mod.ts";
 import { startRangeServer } from "../test/_range_server.ts";
-import { arg, mib, runtime } from "./_utils.ts";
+import { arg, mib, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
 const role = arg("role", "driver");
@@ -37,31 +35,13 @@ if (role === "server") {
   const total = sizeMiB * MiB;
   const randomReads = Number(arg("random", "200"));
 
-  const startServer = (throttle: boolean) => {
-    const self = runtime === "deno"
-      ? ["run", "-A", new URL(import.meta.url).pathname]
-      : [process.argv[1]!];
-    const child = spawn(process.execPath, [
-      ...self,
-      "--role",
-      "server",
+  const startServer = (throttle: boolean) =>
+    spawnRole(import.meta.url, "server", [
       "--mib",
       String(sizeMiB),
       "--throttle",
       throttle ? "yes" : "no",
-    ], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    return new Promise<{ url: string; stop: () => void }>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (c: Uint8Array) => {
-        out += new TextDecoder().decode(c);
-        const m = /URL (\S+)/.exec(out);
-        if (m) resolve({ url: m[1]!, stop: () => child.kill("SIGKILL") });
-      });
-      child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    });
-  };
+    ]);
 
   const time = async (name: string, run: () => Promise<number>) => {
     const started = performance.now();

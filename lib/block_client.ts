@@ -469,9 +469,7 @@ export class BlockClient {
   /** A manifest source that prefetches blocks on the first read and on crossing into a new block. */
   #manifestSource(manifest: Manifest, file: string | undefined): RangeSource {
     const inner = manifestSource(this, manifest, file === undefined ? {} : { file });
-    const segments = file === undefined
-      ? manifest.files.flatMap((f) => [...f.segments])
-      : [...manifest.file(file)!.segments];
+    const segments = manifest.segments(file);
     const starts: number[] = [];
     let at = 0;
     for (const s of segments) {

@@ -17,7 +17,7 @@ import type { BlockStore } from "./block_store.ts";
 
 /** Anything blocks can be read from: a {@linkcode BlockStore}, or a `BlockClient`. */
 export type BlockSource = Pick<BlockStore, "get">;
-import { type Manifest, type Segment, sliceSegments } from "./manifest.ts";
+import { type Manifest, sliceSegments } from "./manifest.ts";
 import { parseLocator } from "./locator.ts";
 
 /** Options for {@linkcode getStream}. */
@@ -46,16 +46,7 @@ export function getStream(
   manifest: Manifest,
   options: GetStreamOptions = {},
 ): ReadableStream<Uint8Array> {
-  let segments: Segment[];
-  if (options.file !== undefined) {
-    const file = manifest.file(options.file);
-    if (file === undefined) {
-      throw new RangeError(`Cannot stream file '${options.file}': the manifest has no such file`);
-    }
-    segments = [...file.segments];
-  } else {
-    segments = manifest.files.flatMap((f) => f.segments);
-  }
+  const segments = manifest.segments(options.file);
   const size = segments.reduce((n, s) => n + s.length, 0);
   const start = options.start ?? 0;
   const end = options.end ?? size;

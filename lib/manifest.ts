@@ -187,6 +187,22 @@ export class Manifest {
     return this.files.find((f) => f.name === name);
   }
 
+  /**
+   * The segments of one file, or of every file in order.
+   *
+   * @param name The file; every file when omitted.
+   * @returns The segments, in order.
+   * @throws {RangeError} When there is no such file.
+   */
+  segments(name?: string): Segment[] {
+    if (name === undefined) return this.files.flatMap((f) => [...f.segments]);
+    const file = this.file(name);
+    if (file === undefined) {
+      throw new RangeError(`Cannot read file '${name}': the manifest has no such file`);
+    }
+    return [...file.segments];
+  }
+
   /** The JSON form; `JSON.stringify(manifest)` uses it. */
   toJSON(): ManifestJSON {
     return {

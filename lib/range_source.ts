@@ -17,7 +17,7 @@
  */
 import type { BlockStore } from "./block_store.ts";
 import { fs } from "./_fs.ts";
-import { type Manifest, type Segment, sliceSegments } from "./manifest.ts";
+import { type Manifest, sliceSegments } from "./manifest.ts";
 import { parseLocator } from "./locator.ts";
 
 /** A random-access byte source. */
@@ -110,16 +110,7 @@ export function manifestSource(
   manifest: Manifest,
   options: { file?: string } = {},
 ): RangeSource {
-  let segments: Segment[];
-  if (options.file !== undefined) {
-    const file = manifest.file(options.file);
-    if (file === undefined) {
-      throw new RangeError(`Cannot read file '${options.file}': the manifest has no such file`);
-    }
-    segments = [...file.segments];
-  } else {
-    segments = manifest.files.flatMap((f) => [...f.segments]);
-  }
+  const segments = manifest.segments(options.file);
   const size = segments.reduce((n, s) => n + s.length, 0);
   return {
     size,

@@ -5,7 +5,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliIO, main, parseSize } from "../cli.ts";
 import { Manifest } from "../mod.ts";
-import { join, randomBytes, runtime, streamOf, tempDir } from "./_utils.ts";
+import { concat, join, randomBytes, runtime, streamOf, tempDir } from "./_utils.ts";
 
 function memoryIO(
   stdin: Uint8Array = new Uint8Array(),
@@ -16,20 +16,10 @@ function memoryIO(
     stdin: () => streamOf([stdin]),
     stdout: () => new WritableStream({ write: (c) => void chunks.push(c) }),
     stderr: (t) => void (err += t),
-    out: () => new TextDecoder().decode(concatAll(chunks)),
+    out: () => new TextDecoder().decode(concat(chunks)),
     err: () => err,
-    bytes: () => concatAll(chunks),
+    bytes: () => concat(chunks),
   };
-}
-
-function concatAll(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 describe("stowage CLI (in-process)", () => {
