@@ -38,7 +38,8 @@ export function nodeFetch(
       reject(signal!.reason);
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    request.once("error", (error) => {
+    // on(), not once(): a second error event without a listener would throw.
+    request.on("error", (error) => {
       signal?.removeEventListener("abort", onAbort);
       reject(new TypeError(`fetch failed: ${error.message}`, { cause: error }));
     });

@@ -48,7 +48,7 @@ export function openReadable(
       if (signal === undefined) return;
       onAbort = () => {
         controller.error(signal.reason);
-        void engine.close(signal.reason);
+        engine.close(signal.reason).catch(() => {});
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort, { once: true });
@@ -70,7 +70,7 @@ export function openReadable(
         }
         controller.close();
         request?.respond(0);
-        void engine.close();
+        engine.close().catch(() => {});
         return;
       }
       if (request && view) {

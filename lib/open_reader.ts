@@ -55,7 +55,8 @@ export interface Reader {
 export function openReader(source: RangeSource, options: ReadOptions = {}): Reader {
   const engine = new Prefetcher(source, options);
   const signal = options.signal;
-  const onAbort = (): void => void engine.close(signal!.reason);
+  // A failing source close must not surface as an unhandled rejection.
+  const onAbort = (): void => void engine.close(signal!.reason).catch(() => {});
   if (signal?.aborted) onAbort();
   signal?.addEventListener("abort", onAbort, { once: true });
   const close = async (): Promise<void> => {
