@@ -26,8 +26,8 @@ const blockSize = Number(arg("block-size", String(64 * MiB)));
 // speed (this machine's disk: 357 MB/s with fdatasync); --dir to choose.
 const storeDir = arg("dir", existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
 
-// 64 MiB of random bytes, streamed as 1 MiB copies: the source costs a memcpy,
-// the same for every contender.
+// 64 MiB of random bytes, streamed as 1 MiB copies (each stamped with its
+// offset): the source costs a memcpy, the same for every contender.
 const pool = new Uint8Array(64 * MiB);
 for (let i = 0; i < pool.length; i += 65536) crypto.getRandomValues(pool.subarray(i, i + 65536));
 
@@ -38,7 +38,11 @@ function source(total: number): ReadableStream<Uint8Array> {
       if (sent >= total) return controller.close();
       const size = Math.min(MiB, total - sent);
       const offset = sent % pool.length;
-      controller.enqueue(pool.slice(offset, offset + size));
+      const chunk = pool.slice(offset, offset + size);
+      // The pool repeats every 64 MiB: stamp each chunk so no two blocks are
+      // equal (a duplicate block costs a verify-and-refresh, not a write).
+      new DataView(chunk.buffer).setFloat64(0, sent);
+      controller.enqueue(chunk);
       sent += size;
     },
   }, { highWaterMark: 0 });

@@ -28,7 +28,11 @@
  */
 import PQueue from "p-queue";
 import type { BlockClient, ReplicatedPutResult } from "./block_client.ts";
-import { createHasher, type Hasher } from "./digest.ts";
+import { digest } from "./digest.ts";
+import { HashWorker } from "./_hash_worker.ts";
+
+/** Blocks this big or more are hashed on the worker thread. */
+const WORKER_MIN_BLOCK = 1024 * 1024;
 import { Manifest } from "./manifest.ts";
 import { yieldToEventLoop } from "./_yield.ts";
 
@@ -154,7 +158,7 @@ class WriteState {
   #abort = new AbortController();
   #controller: WritableStreamDefaultController | undefined;
   #buffer: Uint8Array | undefined;
-  #hasher: Hasher | undefined;
+  #worker: HashWorker | undefined;
   #filled = 0;
   #blocks: { locator: string; replicas: number }[] = [];
   #tasks = new Set<Promise<void>>();
@@ -209,24 +213,15 @@ class WriteState {
     let offset = 0;
     while (offset < chunk.length) {
       this.#buffer ??= new Uint8Array(this.#blockSize);
-      this.#hasher ??= createHasher(this.#client.digest);
       const take = Math.min(this.#blockSize - this.#filled, chunk.length - offset);
-      const piece = chunk.subarray(offset, offset + take);
-      this.#buffer.set(piece, this.#filled);
-      // Hashing as bytes arrive spreads the work over many small tasks, so
-      // the event loop keeps serving the uploads in flight; hashing a whole
-      // block at once would stall them for ~100 ms per 64 MiB.
-      this.#hasher.update(piece);
-      this.progress.bytesHashed += take;
+      this.#buffer.set(chunk.subarray(offset, offset + take), this.#filled);
       this.#filled += take;
       offset += take;
       if (this.#filled === this.#blockSize) {
         const block = this.#buffer;
-        const locator = `${this.#hasher.digest()}+${block.length}`;
         this.#buffer = undefined;
-        this.#hasher = undefined;
         this.#filled = 0;
-        await this.#submit(block, locator);
+        await this.#submit(block);
       }
     }
     // Let uploads in flight make progress between chunks (see _yield.ts).
@@ -239,14 +234,14 @@ class WriteState {
       if (this.#buffer !== undefined && this.#filled > 0) {
         // Copy the tail so the full-size buffer can go.
         const tail = this.#buffer.slice(0, this.#filled);
-        const locator = `${this.#hasher!.digest()}+${tail.length}`;
         this.#buffer = undefined;
-        this.#hasher = undefined;
         this.#filled = 0;
-        await this.#submit(tail, locator);
+        await this.#submit(tail);
       }
       await Promise.all([...this.#tasks]);
       this.#throwIfFailed();
+      await this.#worker?.terminate();
+      this.#worker = undefined;
       const manifest = Manifest.fromBlocks(
         this.#options.name ?? "stream",
         this.#blocks.map((b) => b.locator),
@@ -269,13 +264,38 @@ class WriteState {
     await Promise.allSettled([...this.#tasks]);
   }
 
-  async #submit(block: Uint8Array, locator: string): Promise<void> {
+  /** Hashes a block: big ones on the worker (main thread keeps cutting), small ones here. */
+  #hash(block: Uint8Array): Promise<{ bytes: Uint8Array; locator: string }> {
+    const algorithm = this.#client.digest;
+    if (block.length < WORKER_MIN_BLOCK) {
+      return Promise.resolve({
+        bytes: block,
+        locator: `${digest(block, algorithm)}+${block.length}`,
+      });
+    }
+    this.#worker ??= new HashWorker();
+    return this.#worker.hash(block, algorithm).then(({ bytes, hex }) => ({
+      bytes,
+      locator: `${hex}+${bytes.length}`,
+    }));
+  }
+
+  async #submit(block: Uint8Array): Promise<void> {
     const index = this.#blocks.length;
-    this.#blocks.push({ locator, replicas: 0 });
-    this.#emit();
+    const size = block.length;
+    this.#blocks.push({ locator: "", replicas: 0 });
     this.#throwIfFailed();
+    // Hashing starts now and runs beside the uploads; the block's task waits for it.
+    const hashed = this.#hash(block).then((result) => {
+      this.#blocks[index]!.locator = result.locator;
+      this.progress.bytesHashed += size;
+      this.#emit();
+      return result;
+    });
+    hashed.catch(() => {});
     const signal = this.#abort.signal;
     const task = this.#queue.add(async () => {
+      const { bytes, locator } = await hashed;
       let stored: ReplicatedPutResult | undefined;
       if (this.#options.skipExisting) {
         const found = await this.#client.replicas(locator, { signal, enough: this.#copies });
@@ -284,9 +304,9 @@ class WriteState {
           this.progress.blocksSkipped++;
         }
       }
-      stored ??= await this.#client.put(block, this.#putOptions(locator, signal));
+      stored ??= await this.#client.put(bytes, this.#putOptions(locator, signal));
       this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
-      this.progress.bytesUploaded += block.length;
+      this.progress.bytesUploaded += size;
       this.progress.blocksDone++;
       this.progress.replicasConfirmed += stored.replicas;
       this.#emit();
@@ -312,7 +332,7 @@ class WriteState {
     if (this.#failure !== undefined) return;
     this.#failure = { error };
     this.#buffer = undefined;
-    this.#hasher = undefined;
+    this.#worker?.terminate(error).catch(() => {});
     this.#abort.abort(error);
     this.#detach();
     this.#controller?.error(error);
