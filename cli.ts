@@ -13,7 +13,7 @@ import { fileReadable, fileWritable, stdinReadable, stdoutWritable } from "./lib
 import { defaultStoreDir, FileStore } from "./lib/file_store.ts";
 import { getStream } from "./lib/get_stream.ts";
 import { Manifest } from "./lib/manifest.ts";
-import { DEFAULT_BLOCK_SIZE } from "./lib/put_stream.ts";
+import { DEFAULT_BLOCK_SIZE } from "./lib/block_store.ts";
 import { BlockClient, type BlockClientOptions } from "./lib/block_client.ts";
 import type { WriteProgress } from "./lib/block_write_stream.ts";
 import { StowageError } from "./lib/errors.ts";

@@ -28,6 +28,7 @@ import { join } from "node:path";
 import { errorCode, fs, writeFully } from "./_fs.ts";
 import { digest as hash } from "./digest.ts";
 import { type Locator, toLocator } from "./locator.ts";
+import { DEFAULT_BLOCK_SIZE } from "./block_store.ts";
 
 /** Options for the disk tier. */
 export interface DiskCacheOptions {
@@ -287,9 +288,9 @@ class DiskTier {
           const s = await fs.statfs(this.#dir);
           const total = s.blocks * s.bsize;
           const free = s.bavail * s.bsize;
-          this.#maxBytes = Math.min(total * 0.1, free * 0.25, this.#maxSlots * 64 * 1024 * 1024);
+          this.#maxBytes = Math.min(total * 0.1, free * 0.25, this.#maxSlots * DEFAULT_BLOCK_SIZE);
         } catch {
-          this.#maxBytes = this.#maxSlots * 64 * 1024 * 1024;
+          this.#maxBytes = this.#maxSlots * DEFAULT_BLOCK_SIZE;
         }
       }
       const found: { key: string; size: number; access: number }[] = [];

@@ -28,7 +28,7 @@
  *
  * @module
  */
-import type { BlockStore } from "./block_store.ts";
+import { type BlockStore, DEFAULT_BLOCK_SIZE } from "./block_store.ts";
 import { newRequestId } from "./_request_id.ts";
 import { createHasher } from "./digest.ts";
 import {
@@ -109,7 +109,7 @@ export function createBlockHandler(
     throw new TypeError("Cannot create block handler: options.store must be a BlockStore");
   }
   const tokens = [...(options.tokens ?? [])];
-  const maxBlockSize = options.maxBlockSize ?? 64 * 1024 * 1024;
+  const maxBlockSize = options.maxBlockSize ?? DEFAULT_BLOCK_SIZE;
   if (!Number.isSafeInteger(maxBlockSize) || maxBlockSize <= 0) {
     throw new RangeError(
       `Cannot create block handler as maxBlockSize must be a positive integer: current value is ${maxBlockSize}`,

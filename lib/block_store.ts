@@ -20,6 +20,9 @@
 import type { DigestAlgorithm } from "./digest.ts";
 import type { Locator } from "./locator.ts";
 
+/** 64 MiB, Keep's block size: the default block size and the largest block a server takes. */
+export const DEFAULT_BLOCK_SIZE: number = 64 * 1024 * 1024;
+
 /** A byte range inside a block: `start` inclusive, `end` exclusive. */
 export interface ByteRange {
   /** First byte, 0-based. */

@@ -34,6 +34,7 @@ import { HashWorker } from "./_hash_worker.ts";
 /** Blocks this big or more are hashed on the worker thread. */
 const WORKER_MIN_BLOCK = 1024 * 1024;
 import { Manifest } from "./manifest.ts";
+import { DEFAULT_BLOCK_SIZE } from "./block_store.ts";
 import { yieldToEventLoop } from "./_yield.ts";
 
 /** Options for {@linkcode BlockClient.writable}. */
@@ -171,7 +172,7 @@ class WriteState {
     this.#client = client;
     this.#events = events;
     this.#options = options;
-    this.#blockSize = options.blockSize ?? 64 * 1024 * 1024;
+    this.#blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize <= 0) {
       throw new RangeError(
         `Cannot construct BlockWriteStream as blockSize must be a positive integer: current value is ${this.#blockSize}`,

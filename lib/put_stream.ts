@@ -15,13 +15,10 @@
  *
  * @module
  */
-import type { BlockStore } from "./block_store.ts";
+import { type BlockStore, DEFAULT_BLOCK_SIZE } from "./block_store.ts";
 import { assertAlgorithm, type DigestAlgorithm } from "./digest.ts";
 import { FixedChunkStream } from "./fixed_chunk_stream.ts";
 import { Manifest } from "./manifest.ts";
-
-/** 64 MiB, Keep's block size. */
-export const DEFAULT_BLOCK_SIZE: number = 64 * 1024 * 1024;
 
 /** Options for {@linkcode putStream}. */
 export interface PutStreamOptions {
