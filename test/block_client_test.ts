@@ -248,3 +248,30 @@ describe("BlockClient.get", () => {
     expect(error.message).toMatch(/HTTP 500/);
   });
 });
+
+describe("BlockClient against signing block servers", () => {
+  it("stores blocks, keeps the signed locators in the manifest, and reads them back with the token", async () => {
+    env = await startKeepServers(3, () => undefined, { tokens: ["tok"], signingKey: "key" });
+    const client = new BlockClient({ services: env.urls, token: "tok", retry: fast, cache: false });
+    const data = randomBytes(300_000);
+    const sink = client.writable({ blockSize: 100_000 });
+    await new Blob([data]).stream().pipeTo(sink);
+    const { manifest } = await sink.result;
+    for (const locator of manifest.blocks()) {
+      expect(locator).toMatch(/\+A[0-9a-f]{40}@[0-9a-f]{8}$/);
+    }
+    const back = new Uint8Array(await new Response(client.readable(manifest)).arrayBuffer());
+    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+    // Without the signature the servers refuse: 401 everywhere is not "not found".
+    const stripped = manifest.blocks()[0]!.split("+A")[0]!;
+    await expect(client.get(stripped)).rejects.toBeInstanceOf(BlockReadError);
+    // With another token the signature does not verify: 403 everywhere reads as not found.
+    const stranger = new BlockClient({
+      services: env.urls,
+      token: "other",
+      retry: fast,
+      cache: false,
+    });
+    await expect(stranger.get(manifest.blocks()[0]!)).rejects.toBeInstanceOf(BlockNotFoundError);
+  });
+});
