@@ -441,6 +441,11 @@ async function readBody(
       hasher.update(chunk);
       filled += chunk.length;
     }
+  } catch (error) {
+    // Refuse the rest of the body: cancelling lets the adapter drain and drop
+    // it, where a released but unread stream would queue it in memory.
+    await reader.cancel(error).catch(() => {});
+    throw error;
   } finally {
     reader.releaseLock();
   }

@@ -67,11 +67,32 @@ export function serve(
   return deno !== undefined ? serveDeno(deno, handler, options) : serveNode(handler, options);
 }
 
-function finish(server: Server, signal: AbortSignal | undefined): Server {
-  if (signal !== undefined) {
-    if (signal.aborted) void server.close();
-    else signal.addEventListener("abort", () => void server.close(), { once: true });
-  }
+/** The Server both adapters return: close() runs once; the signal closes it too. */
+function makeServer(
+  url: string,
+  port: number,
+  runtime: "deno" | "node",
+  shutdown: () => Promise<void>,
+  signal: AbortSignal | undefined,
+): Server {
+  let closing: Promise<void> | undefined;
+  const onAbort = (): void => void server.close().catch(() => {});
+  const server: Server = {
+    url,
+    port,
+    runtime,
+    close() {
+      // The caller's signal must not keep this server reachable once it is closed.
+      signal?.removeEventListener("abort", onAbort);
+      closing ??= shutdown();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
+    },
+  };
+  if (signal?.aborted) void server.close().catch(() => {});
+  else signal?.addEventListener("abort", onAbort, { once: true });
   return server;
 }
 
@@ -100,23 +121,10 @@ async function serveDeno(
     },
   );
   const port = await listening;
-  let closing: Promise<void> | undefined;
-  const server: Server = {
-    url: `http://${hostLiteral(hostname)}:${port}/`,
-    port,
-    runtime: "deno",
-    close() {
-      closing ??= (async () => {
-        await httpServer.shutdown();
-        await httpServer.finished;
-      })();
-      return closing;
-    },
-    [Symbol.asyncDispose]() {
-      return this.close();
-    },
-  };
-  return finish(server, options.signal);
+  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "deno", async () => {
+    await httpServer.shutdown();
+    await httpServer.finished;
+  }, options.signal);
 }
 
 async function serveNode(
@@ -147,32 +155,19 @@ async function serveNode(
     });
   });
   const { port } = nodeServer.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
-  const server: Server = {
-    url: `http://${hostLiteral(hostname)}:${port}/`,
-    port,
-    runtime: "node",
-    close() {
-      closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => nodeServer.close(() => resolve()));
-        nodeServer.closeIdleConnections();
-        const timeout = options.shutdownTimeout ?? 10_000;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          Promise.allSettled([...inFlight]),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
-        ]);
-        clearTimeout(timer);
-        nodeServer.closeAllConnections();
-        await closed;
-      })();
-      return closing;
-    },
-    [Symbol.asyncDispose]() {
-      return this.close();
-    },
-  };
-  return finish(server, options.signal);
+  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "node", async () => {
+    const closed = new Promise<void>((resolve) => nodeServer.close(() => resolve()));
+    nodeServer.closeIdleConnections();
+    const timeout = options.shutdownTimeout ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...inFlight]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
+    ]);
+    clearTimeout(timer);
+    nodeServer.closeAllConnections();
+    await closed;
+  }, options.signal);
 }
 
 async function handleNode(
