@@ -30,6 +30,7 @@ export * from "./lib/serve.ts";
 export * from "./lib/retry.ts";
 export * from "./lib/rendezvous.ts";
 export * from "./lib/keep_service.ts";
+export * from "./lib/s3_store.ts";
 export * from "./lib/block_client.ts";
 export * from "./lib/block_write_stream.ts";
 export * from "./lib/crawler.ts";

@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // A real S3 server for the S3 tests (scripts/s3-test-server.sh).
+    globalSetup: process.env.STOWAGE_MEMORY_TESTS ? [] : ["test/_s3_global_setup.ts"],
     // Memory tests force a collection to measure what is retained, not garbage.
     execArgv: ["--expose-gc"],
   },

@@ -73,3 +73,49 @@ export function checkPrefix(prefix: string): void {
     );
   }
 }
+
+/**
+ * Checks what a service sent for `GET` of `loc` over [start, end): a whole
+ * block must hash to its digest; a 206 must have the range's length; a 200 to
+ * a range request (the service ignored Range) is verified whole, then sliced.
+ *
+ * @throws {BlockCorruptError} When the bytes are not the block's.
+ */
+export function checkBlockBody(
+  loc: Locator,
+  start: number,
+  end: number,
+  status: number,
+  bytes: Uint8Array,
+  service: string,
+): Uint8Array {
+  if (start === 0 && end === loc.size) {
+    if (status !== 200 || bytes.length !== loc.size) {
+      throw new BlockCorruptError(loc.stripped, `service '${service}' sent ${bytes.length} bytes`);
+    }
+    const actual = digest(bytes, loc.algorithm);
+    if (actual !== loc.digest) {
+      throw new BlockCorruptError(
+        loc.stripped,
+        `service '${service}' sent bytes hashing to '${actual}'`,
+      );
+    }
+    return bytes;
+  }
+  if (status === 206) {
+    if (bytes.length !== end - start) {
+      throw new BlockCorruptError(
+        loc.stripped,
+        `service '${service}' sent ${bytes.length} bytes for a range of ${end - start}`,
+      );
+    }
+    return bytes;
+  }
+  if (bytes.length === loc.size && digest(bytes, loc.algorithm) === loc.digest) {
+    return bytes.slice(start, end);
+  }
+  throw new BlockCorruptError(
+    loc.stripped,
+    `service '${service}' answered a range request with ${bytes.length} bytes`,
+  );
+}

@@ -30,6 +30,7 @@ import PQueue from "p-queue";
 import type { BlockStore, GetOptions } from "./block_store.ts";
 import { assertAlgorithm, digest, type DigestAlgorithm } from "./digest.ts";
 import {
+  AuthError,
   BlockCorruptError,
   BlockNotFoundError,
   BlockReadError,
@@ -39,6 +40,7 @@ import {
   StoreFullError,
 } from "./errors.ts";
 import { FileStore } from "./file_store.ts";
+import { S3Store } from "./s3_store.ts";
 import { KeepService, type ServiceTimeouts } from "./keep_service.ts";
 import { isEmptyBlock, type Locator, toLocator } from "./locator.ts";
 import { rendezvousOrder } from "./rendezvous.ts";
@@ -55,7 +57,9 @@ import { openReader, type Reader, type ReadOptions } from "./open_reader.ts";
 export interface BlockClientOptions {
   /**
    * The block services: `BlockStore`s, or strings — `http(s)://…` becomes a
-   * {@linkcode KeepService}, anything else a {@linkcode FileStore} path.
+   * {@linkcode KeepService}, `s3://bucket/prefix?endpoint=…&region=…` an
+   * {@linkcode S3Store} (credentials from `AWS_ACCESS_KEY_ID` and friends),
+   * anything else a {@linkcode FileStore} path.
    */
   services: readonly (BlockStore | string)[];
   /** Replicas per block. @default {2} */
@@ -508,8 +512,10 @@ export class BlockClient {
           if (options.signal?.aborted) throw options.signal.reason;
           if (error instanceof RangeError || error instanceof TypeError) throw error;
           const status = (error as { status?: unknown }).status;
+          // Keep answers 403 for a block it will not show; a refused S3 signature is not that.
           const notFound = error instanceof BlockNotFoundError ||
-            (typeof status === "number" && [403, 404, 410].includes(status));
+            (typeof status === "number" && [403, 404, 410].includes(status) &&
+              !(error instanceof AuthError));
           if (error instanceof BlockCorruptError) this.#stats.corruptReplicas++;
           const outcome = {
             service: service.id,
@@ -566,6 +572,11 @@ function describeService(
       if (options.fetch !== undefined) keepOptions.fetch = options.fetch;
       if (options.timeouts !== undefined) keepOptions.timeouts = options.timeouts;
       service = new KeepService(service, keepOptions);
+    } else if (/^s3:\/\//i.test(service)) {
+      const s3Options: Parameters<typeof S3Store.fromUrl>[1] = {};
+      if (options.fetch !== undefined) s3Options.fetch = options.fetch;
+      if (options.timeouts !== undefined) s3Options.timeouts = options.timeouts;
+      service = S3Store.fromUrl(service, s3Options);
     } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(service)) {
       throw new TypeError(`Cannot use service '${service}': unsupported scheme`);
     } else {

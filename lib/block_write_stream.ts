@@ -295,7 +295,10 @@ class WriteState {
     });
     hashed.catch(() => {});
     const signal = this.#abort.signal;
+    // No `signal` for p-queue: it would settle a running task at the abort,
+    // before its PUTs have let go of their requests. The PUTs see the signal.
     const task = this.#queue.add(async () => {
+      signal.throwIfAborted();
       const { bytes, locator } = await hashed;
       let stored: ReplicatedPutResult | undefined;
       if (this.#options.skipExisting) {
@@ -311,7 +314,7 @@ class WriteState {
       this.progress.blocksDone++;
       this.progress.replicasConfirmed += stored.replicas;
       this.#emit();
-    }, { signal }).catch((error: unknown) => this.#fail(error));
+    }).catch((error: unknown) => this.#fail(error));
     const tracked: Promise<void> = task.finally(() => this.#tasks.delete(tracked));
     this.#tasks.add(tracked);
     // Backpressure: return (and accept more bytes) only once this block has a slot.
@@ -337,7 +340,9 @@ class WriteState {
     this.#abort.abort(error);
     this.#detach();
     this.#controller?.error(error);
-    this.#reject(error);
+    // `result` settles only once every PUT has seen the abort and let go of its
+    // request, so a caller that awaits it finds nothing still in flight.
+    void Promise.allSettled([...this.#tasks]).then(() => this.#reject(error));
   }
 
   #detach(): void {

@@ -2,6 +2,8 @@
  * `Crawler`: a rate-limited, resumable walker over a block store, after
  * Tahoe-LAFS's share crawler. It visits the store's 4096 three-hex-digit
  * prefixes in order, handing each block (or each prefix's blocks) to a task.
+ * It lists 256 two-digit groups, not 4096 prefixes, so a remote store (an
+ * S3 bucket, a block server's index) costs 256 listings per cycle, not 4096.
  *
  * - Time slices: after working `cpuSlice` it saves its state and sleeps so that
  *   its busy time stays under `allowedCpuFraction` on average; a cycle never
@@ -152,6 +154,8 @@ export class Crawler<S = unknown> {
   #running: Promise<void> | undefined;
   #nextStart: number | null = null;
   #prefixTimes: number[] = [];
+  /** The two-digit group listed last, so its 16 prefixes cost one listing. */
+  #group: { name: string; blocks: BlockInfo[] } | undefined;
 
   /**
    * @param store The store to walk (anything with `list({ prefix })`).
@@ -337,6 +341,7 @@ export class Crawler<S = unknown> {
       state.lastCompletePrefix = -1;
       state.lastCompleteBlock = null;
       this.#prefixTimes = [];
+      this.#group = undefined;
       await task.startedCycle?.(this.#context(state));
     }
     const ctx = this.#context(state);
@@ -344,9 +349,14 @@ export class Crawler<S = unknown> {
     for (let i = state.lastCompletePrefix + 1; i < PREFIXES.length; i++) {
       const prefix = PREFIXES[i]!;
       const prefixStart = clock.now();
-      const blocks: BlockInfo[] = [];
-      for await (const info of this.store.list({ prefix, signal })) blocks.push(info);
-      blocks.sort((a, b) => (a.locator < b.locator ? -1 : a.locator > b.locator ? 1 : 0));
+      const group = prefix.slice(0, 2);
+      if (this.#group?.name !== group) {
+        const listed: BlockInfo[] = [];
+        for await (const info of this.store.list({ prefix: group, signal })) listed.push(info);
+        listed.sort((a, b) => (a.locator < b.locator ? -1 : a.locator > b.locator ? 1 : 0));
+        this.#group = { name: group, blocks: listed };
+      }
+      const blocks = this.#group.blocks.filter((b) => b.locator.startsWith(prefix));
       if (task.processPrefix !== undefined) {
         await task.processPrefix(ctx, prefix, blocks);
       } else if (task.processBlock !== undefined) {

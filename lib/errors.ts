@@ -152,6 +152,25 @@ export class DeadlineError extends ServiceError {
   }
 }
 
+/**
+ * A service refused our credentials (S3's 403 `SignatureDoesNotMatch`,
+ * `InvalidAccessKeyId`, `AccessDenied`, ...). Never retried: the same
+ * request would be refused again.
+ */
+export class AuthError extends ServiceError {
+  /** The service's error code, e.g. `SignatureDoesNotMatch`, when it sent one. */
+  readonly code: string | undefined;
+  /**
+   * @param service The service's id.
+   * @param message What was refused, naming the bucket or resource.
+   * @param details Status and the service's error code.
+   */
+  constructor(service: string, message: string, details: { status: number; code?: string }) {
+    super(service, message, { status: details.status, retryable: false });
+    this.code = details.code;
+  }
+}
+
 /** What one service last said during a replicated put or a read. */
 export interface ServiceOutcome {
   /** The service's id. */

@@ -30,29 +30,19 @@ import type {
   PutOptions,
   PutResult,
 } from "./block_store.ts";
-import { checkPrefix, locatorFor, resolveRange } from "./_block_utils.ts";
-import { newRequestId } from "./_request_id.ts";
-import { digest } from "./digest.ts";
+import { checkBlockBody, checkPrefix, locatorFor, resolveRange } from "./_block_utils.ts";
 import {
-  BlockCorruptError,
-  BlockNotFoundError,
-  DeadlineError,
-  ServiceError,
-  StoreFullError,
-} from "./errors.ts";
+  type Exchange,
+  exchange,
+  type ServiceTimeouts,
+  serviceTimeouts,
+} from "./_http_exchange.ts";
+import { newRequestId } from "./_request_id.ts";
+import { BlockNotFoundError, ServiceError, StoreFullError } from "./errors.ts";
 import { isEmptyBlock, type Locator, toLocator } from "./locator.ts";
 import { isRetryableStatus } from "./retry.ts";
-import { nodeFetch } from "./_node_fetch.ts";
 
-/** Deadlines for one request, in ms. */
-export interface ServiceTimeouts {
-  /** Until the response headers arrive. @default {20000} */
-  headers?: number;
-  /** Longest gap between two body chunks. @default {60000} */
-  idle?: number;
-  /** The whole request. @default {300000} */
-  request?: number;
-}
+export type { ServiceTimeouts };
 
 /** Options for {@linkcode KeepService}. */
 export interface KeepServiceOptions {
@@ -113,11 +103,7 @@ export class KeepService implements BlockStore {
     this.readOnly = options.readOnly ?? false;
     this.#token = options.token;
     this.#fetch = options.fetch;
-    this.#timeouts = {
-      headers: options.timeouts?.headers ?? 20_000,
-      idle: options.timeouts?.idle ?? 60_000,
-      request: options.timeouts?.request ?? 300_000,
-    };
+    this.#timeouts = serviceTimeouts(options.timeouts);
   }
 
   async put(bytes: Uint8Array, options: PutOptions = {}): Promise<PutResult> {
@@ -181,40 +167,7 @@ export class KeepService implements BlockStore {
       action: `get block '${loc.stripped}'`,
       notFound: loc.stripped,
     });
-    const bytes = response.body;
-    if (whole) {
-      if (response.status !== 200 || bytes.length !== loc.size) {
-        throw new BlockCorruptError(
-          loc.stripped,
-          `service '${this.id}' sent ${bytes.length} bytes`,
-        );
-      }
-      const actual = digest(bytes, loc.algorithm);
-      if (actual !== loc.digest) {
-        throw new BlockCorruptError(
-          loc.stripped,
-          `service '${this.id}' sent bytes hashing to '${actual}'`,
-        );
-      }
-      return bytes;
-    }
-    if (response.status === 206) {
-      if (bytes.length !== end - start) {
-        throw new BlockCorruptError(
-          loc.stripped,
-          `service '${this.id}' sent ${bytes.length} bytes for a range of ${end - start}`,
-        );
-      }
-      return bytes;
-    }
-    // A service that ignores Range sends the whole block: verify, then slice.
-    if (bytes.length === loc.size && digest(bytes, loc.algorithm) === loc.digest) {
-      return bytes.slice(start, end);
-    }
-    throw new BlockCorruptError(
-      loc.stripped,
-      `service '${this.id}' answered a range request with ${bytes.length} bytes`,
-    );
+    return checkBlockBody(loc, start, end, response.status, response.body, this.id);
   }
 
   async has(locator: string | Locator, options: { signal?: AbortSignal } = {}): Promise<boolean> {
@@ -272,7 +225,7 @@ export class KeepService implements BlockStore {
     yield* blocks;
   }
 
-  /** One request with deadlines; returns the whole body, always consumed or cancelled. */
+  /** One request with deadlines; maps error statuses to typed errors. */
   async #request(
     method: string,
     path: string,
@@ -283,132 +236,33 @@ export class KeepService implements BlockStore {
       action: string;
       notFound?: string;
     },
-  ): Promise<{ status: number; headers: Headers; body: Uint8Array }> {
-    options.signal?.throwIfAborted();
-    const controller = new AbortController();
-    const timers = new Set<ReturnType<typeof setTimeout>>();
-    const deadline = (kind: "headers" | "idle" | "request", ms: number) => {
-      const timer = setTimeout(() => controller.abort(new DeadlineError(this.id, kind, ms)), ms);
-      timers.add(timer);
-      return timer;
-    };
-    const onAbort = (): void => controller.abort(options.signal!.reason);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+  ): Promise<Exchange> {
     const headers: Record<string, string> = { ...options.headers };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
-    deadline("request", this.#timeouts.request);
-    const headerTimer = deadline("headers", this.#timeouts.headers);
-    let response: Response | undefined;
-    try {
-      try {
-        const url = new URL(path, this.url);
-        const init = { method, headers, body: options.body ?? null, signal: controller.signal };
-        response = options.body !== undefined && this.#fetch === undefined
-          ? await nodeFetch(url, init)
-          : await (this.#fetch ?? globalThis.fetch)(url, init as RequestInit);
-      } catch (error) {
-        throw this.#networkError(error, controller.signal, options);
-      }
-      clearTimeout(headerTimer);
-      const status = response.status;
-      if (status === 404 || status === 410) {
-        if (options.notFound !== undefined) {
-          throw new BlockNotFoundError(options.notFound, `service '${this.id}'`);
-        }
-      }
-      if (status < 200 || status > 299) {
-        const text = await this.#readBody(response, controller, deadline).then(
-          (b) => new TextDecoder().decode(b).trim().slice(0, 200),
-          () => "",
-        );
-        throw this.#statusError(status, text, options.action);
-      }
-      let body: Uint8Array = new Uint8Array(0);
-      if (method !== "HEAD") {
-        try {
-          body = await this.#readBody(response, controller, deadline);
-        } catch (error) {
-          throw this.#networkError(error, controller.signal, options);
-        }
-      }
-      return { status, headers: response.headers, body };
-    } catch (error) {
-      if (
-        controller.signal.aborted && !(error instanceof ServiceError) &&
-        !(error instanceof BlockNotFoundError)
-      ) {
-        throw this.#networkError(error, controller.signal, options);
-      }
-      throw error;
-    } finally {
-      for (const timer of timers) clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      if (response?.body && !response.bodyUsed) response.body.cancel().catch(() => {});
-    }
-  }
-
-  async #readBody(
-    response: Response,
-    controller: AbortController,
-    deadline: (kind: "idle", ms: number) => ReturnType<typeof setTimeout>,
-  ): Promise<Uint8Array> {
-    if (response.body === null) return new Uint8Array(0);
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    let idle = deadline("idle", this.#timeouts.idle);
-    const onAbort = () => reader.cancel(controller.signal.reason).catch(() => {});
-    controller.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        clearTimeout(idle);
-        if (done) break;
-        controller.signal.throwIfAborted();
-        chunks.push(value);
-        total += value.length;
-        idle = deadline("idle", this.#timeouts.idle);
-      }
-    } catch (error) {
-      await reader.cancel(error).catch(() => {});
-      throw controller.signal.aborted ? controller.signal.reason : error;
-    } finally {
-      clearTimeout(idle);
-      controller.signal.removeEventListener("abort", onAbort);
-      reader.releaseLock();
-    }
-    // A cancel on abort ends the read as if the body were complete.
-    controller.signal.throwIfAborted();
-    if (chunks.length === 1) return chunks[0]!;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
-    }
-    return out;
-  }
-
-  #statusError(status: number, text: string, action: string): Error {
-    const message = `Cannot ${action}: HTTP ${status}${text ? ` ${text}` : ""}`;
-    if (status === 507) return new StoreFullError(`${message} (service '${this.id}')`, { status });
-    return new ServiceError(this.id, message, { status, retryable: isRetryableStatus(status) });
-  }
-
-  #networkError(
-    error: unknown,
-    signal: AbortSignal,
-    options: { signal?: AbortSignal | undefined; action: string },
-  ): unknown {
-    // The caller's own abort passes through unchanged.
-    if (options.signal?.aborted) return options.signal.reason;
-    if (signal.aborted && signal.reason instanceof DeadlineError) return signal.reason;
-    const detail = error instanceof Error
-      ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message)
-      : String(error);
-    return new ServiceError(this.id, `Cannot ${options.action}: ${detail}`, { retryable: true }, {
-      cause: error,
+    const response = await exchange({
+      service: this.id,
+      method,
+      url: new URL(path, this.url),
+      headers,
+      body: options.body,
+      signal: options.signal,
+      timeouts: this.#timeouts,
+      fetch: this.#fetch,
+      action: options.action,
     });
+    const status = response.status;
+    if ((status === 404 || status === 410) && options.notFound !== undefined) {
+      throw new BlockNotFoundError(options.notFound, `service '${this.id}'`);
+    }
+    if (status < 200 || status > 299) {
+      const text = new TextDecoder().decode(response.body).trim().slice(0, 200);
+      const message = `Cannot ${options.action}: HTTP ${status}${text ? ` ${text}` : ""}`;
+      if (status === 507) {
+        throw new StoreFullError(`${message} (service '${this.id}')`, { status });
+      }
+      throw new ServiceError(this.id, message, { status, retryable: isRetryableStatus(status) });
+    }
+    return response;
   }
 }
 

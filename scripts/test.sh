@@ -5,8 +5,25 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
 status=0
+
+# The S3 tests need a real S3 server (scripts/s3-test-server.sh: OpenStack
+# Swift's s3api on 127.0.0.1). Start it once for both runtimes; vitest's
+# globalSetup starts it itself when a single vitest run needs it. If it cannot
+# start, the S3 tests fail and print why.
+s3_started=0
+if [ -z "${STOWAGE_S3_ENDPOINT:-}" ] && ! bash scripts/s3-test-server.sh status 2>/dev/null; then
+  if bash scripts/s3-test-server.sh start; then
+    s3_started=1
+  else
+    echo "::: the S3 test server did not start; the S3 tests will fail with the reason"
+  fi
+fi
+cleanup() {
+  rm -rf "$out"
+  if [ $s3_started = 1 ]; then bash scripts/s3-test-server.sh stop; fi
+}
+trap cleanup EXIT
 
 step() {
   local name=$1; shift

@@ -136,6 +136,40 @@ describe("BlockWriteStream", () => {
     }
   });
 
+  it("rejects result only after every PUT in flight has let go of its request", async () => {
+    // A store that takes 50 ms to release a PUT after the abort.
+    let open = 0;
+    const slow = {
+      id: "slow",
+      put: (_bytes: Uint8Array, options: { signal?: AbortSignal } = {}) => {
+        open++;
+        return new Promise<never>((_, reject) => {
+          options.signal!.addEventListener("abort", () => {
+            setTimeout(() => {
+              open--;
+              reject(options.signal!.reason);
+            }, 50);
+          }, { once: true });
+        });
+      },
+      get: () => Promise.reject(new Error("unused")),
+      has: () => Promise.resolve(false),
+      delete: () => Promise.resolve(false),
+      list: async function* () {},
+    };
+    const client = new BlockClient({ services: [slow], copies: 1, retry: fast });
+    const controller = new AbortController();
+    const sink = client.writable({ blockSize: 100, concurrency: 3, signal: controller.signal });
+    const piping = generatedStream(10_000, 1, 100).stream.pipeTo(sink).catch((e) => e);
+    for (let i = 0; i < 100 && open < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(open).toBe(3);
+    const reason = new Error("stop");
+    controller.abort(reason);
+    await expect(sink.result).rejects.toBe(reason);
+    expect(open).toBe(0);
+    expect(await piping).toBe(reason);
+  });
+
   it("aborts on writer.abort()", async () => {
     env = await startKeepServers(2, () => stallPuts());
     const client = new BlockClient({ services: env.urls, retry: fast });

@@ -301,4 +301,28 @@ describe("Crawler over any store with list({ prefix })", () => {
       await env.close();
     }
   });
+
+  it("lists 256 two-digit groups per cycle, not 4096 prefixes, and still visits every prefix", async () => {
+    const store = await storeWith(300);
+    const prefixes: string[] = [];
+    const list = store.list.bind(store);
+    store.list = (options) => {
+      prefixes.push(options?.prefix ?? "");
+      return list(options);
+    };
+    const visited = new Set<string>();
+    const crawler = new Crawler(store, {
+      name: "visit",
+      initialState: () => ({}),
+      processPrefix: (_ctx, prefix, blocks) => {
+        visited.add(prefix);
+        for (const block of blocks) expect(block.locator.startsWith(prefix)).toBe(true);
+      },
+    }, { allowedCpuFraction: 1, cpuSlice: 60_000 });
+    await crawler.runCycle();
+    expect(prefixes.length).toBe(256);
+    expect(new Set(prefixes).size).toBe(256);
+    expect(prefixes.every((p) => p.length === 2)).toBe(true);
+    expect(visited.size).toBe(4096);
+  });
 });
