@@ -135,8 +135,9 @@ if (role === "server") {
     server.stop();
 
     const fast = await startServer(false);
-    const fastPlain = await time("unthrottled plain body", () => plainBody(fast.url));
-    const fastStowage = await time("unthrottled stowage openReader", async () => {
+    // Unthrottled runs take well under a second each: three alternating
+    // rounds, best of each, so one scheduling hiccup does not decide the ratio.
+    const readAll = async () => {
       const reader = openReader(await httpSource(fast.url), { concurrency: 4 });
       let n = 0;
       for (;;) {
@@ -146,7 +147,19 @@ if (role === "server") {
       }
       await reader.close();
       return n;
-    });
+    };
+    let fastPlain = 0;
+    let fastStowage = 0;
+    for (let round = 0; round < 3; round++) {
+      fastPlain = Math.max(
+        fastPlain,
+        await time("unthrottled plain body", () => plainBody(fast.url)),
+      );
+      fastStowage = Math.max(
+        fastStowage,
+        await time("unthrottled stowage openReader", readAll),
+      );
+    }
     fast.stop();
     const r = (a: number, b: number) => (a / b).toFixed(2);
     console.log(

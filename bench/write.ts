@@ -72,7 +72,8 @@ async function intoFileStore(total: number): Promise<{ rate: number; rss: number
   try {
     const client = new BlockClient({ services: [new FileStore(dir)], copies: 1 });
     const result = await timed(async () => {
-      const sink = client.writable({ blockSize, concurrency: 1 });
+      // The writable's default concurrency (4): hashing the next blocks overlaps each write.
+      const sink = client.writable({ blockSize });
       await source(total).pipeTo(sink);
       await sink.result;
     });

@@ -172,6 +172,15 @@ export async function httpSource(
 /** Reads a body into one buffer of the expected size (no chunk list, no concat). */
 async function readInto(response: Response, expected: number): Promise<Uint8Array> {
   if (response.body === null) return new Uint8Array(0);
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    // A byte stream (Deno's fetch) fills our buffer itself: no chunk objects to
+    // allocate, copy and collect.
+    byob = response.body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream: read chunks and copy them in.
+  }
+  if (byob !== undefined) return await readIntoByob(byob, expected);
   const out = new Uint8Array(expected);
   let at = 0;
   const reader = response.body.getReader();
@@ -190,6 +199,31 @@ async function readInto(response: Response, expected: number): Promise<Uint8Arra
     reader.releaseLock();
   }
   return at === expected ? out : out.subarray(0, at);
+}
+
+async function readIntoByob(
+  reader: ReadableStreamBYOBReader,
+  expected: number,
+): Promise<Uint8Array> {
+  let buffer = new ArrayBuffer(expected);
+  let at = 0;
+  try {
+    while (at < expected) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, at, expected - at));
+      if (done) return new Uint8Array(value?.buffer ?? buffer, 0, at);
+      buffer = value.buffer as ArrayBuffer;
+      at += value.byteLength;
+    }
+    // Full: the body must end here (one byte of room tells).
+    const { done } = await reader.read(new Uint8Array(1));
+    if (!done) {
+      await reader.cancel();
+      return new Uint8Array(buffer, 0, at - 1); // the caller reports the wrong length
+    }
+    return new Uint8Array(buffer, 0, at);
+  } finally {
+    reader.releaseLock();
+  }
 }
 
 const isDeno = "Deno" in globalThis;
