@@ -13,7 +13,7 @@ import { fileReadable, fileWritable, stdinReadable, stdoutWritable } from "./lib
 import { defaultStoreDir, FileStore } from "./lib/file_store.ts";
 import { getStream } from "./lib/get_stream.ts";
 import { Manifest } from "./lib/manifest.ts";
-import { DEFAULT_BLOCK_SIZE } from "./lib/block_store.ts";
+import { type BlockStore, DEFAULT_BLOCK_SIZE } from "./lib/block_store.ts";
 import { BlockClient, type BlockClientOptions } from "./lib/block_client.ts";
 import type { WriteProgress } from "./lib/block_write_stream.ts";
 import { StowageError } from "./lib/errors.ts";
@@ -61,6 +61,7 @@ Commands:
   ls                        List stored blocks: <locator> <mtime ISO>
       --prefix HEX            only blocks whose digest starts with HEX
       --json                  one JSON object per line
+      --service URL           list a block service or bucket (http(s)://, s3://) instead
   crawl                     Walk the store once: count, verify (scrub) or expire blocks
       --task count|verify|expire
       --cpu F                 share of time spent working, 0-1 (default 0.1)
@@ -69,6 +70,7 @@ Commands:
       --min-age MINUTES       expire: never remove a block read this recently (default 10)
       --quarantine DIR        verify: where corrupt blocks go (default <dir>/quarantine)
       --state FILE            where progress is saved (default <dir>/.crawl-<task>.json)
+      --service URL           walk a block service or bucket (http(s)://, s3://) instead
   serve                     Serve the store as a Keep-compatible block service
       --port P                port (default 25107; 0 picks a free one)
       --host H                address to listen on (default 127.0.0.1)
@@ -307,7 +309,7 @@ async function run(args: string[], io: CliIO): Promise<number> {
       const encoder = new TextEncoder();
       try {
         const options = values.prefix === undefined ? {} : { prefix: values.prefix };
-        for await (const info of store.list(options)) {
+        for await (const info of walkedStore(store, values, io, "ls").list(options)) {
           const line = values.json
             ? JSON.stringify({ ...info, mtime: new Date(info.mtime).toISOString() })
             : `${info.locator} ${new Date(info.mtime).toISOString()}`;
@@ -327,7 +329,7 @@ async function run(args: string[], io: CliIO): Promise<number> {
     }
     case "crawl": {
       if (rest.length > 0) throw new UsageError("crawl takes no arguments");
-      return await crawlCommand(store, values, io);
+      return await crawlCommand(store, walkedStore(store, values, io, "crawl"), values, io);
     }
     case undefined:
       throw new UsageError("no command given");
@@ -402,8 +404,21 @@ async function serveCommand(
   return 0;
 }
 
+/** The store ls and crawl walk: the one --service given, else the local store. */
+function walkedStore(
+  store: FileStore,
+  values: { service?: string[] | undefined; token?: string[] | undefined },
+  io: CliIO,
+  command: string,
+): BlockStore {
+  if ((values.service?.length ?? 0) === 0) return store;
+  if (values.service!.length > 1) throw new UsageError(`${command} takes one --service`);
+  return makeClient(store, values, io, "md5").client.services[0]!;
+}
+
 async function crawlCommand(
   store: FileStore,
+  target: BlockStore,
   values: {
     task?: string | undefined;
     cpu?: string | undefined;
@@ -438,13 +453,19 @@ async function crawlCommand(
   if (!(cpu > 0 && cpu <= 1)) {
     throw new UsageError(`--cpu must be a number in (0, 1], not '${values.cpu}'`);
   }
-  await store.open();
+  if (target === store) await store.open();
   const stop = new AbortController();
   const onSignal = (): void => stop.abort(new Error("interrupted"));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const crawler = new Crawler(store, task, {
-    statePath: values.state ?? join(store.root, `.crawl-${name}.json`),
+  const crawler = new Crawler(target, task, {
+    statePath: values.state ??
+      join(
+        store.root,
+        target === store
+          ? `.crawl-${name}.json`
+          : `.crawl-${name}-${target.id.replace(/[^A-Za-z0-9.-]+/g, "_")}.json`,
+      ),
     allowedCpuFraction: cpu,
     signal: stop.signal,
     onSlice: (p) => {

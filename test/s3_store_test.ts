@@ -346,6 +346,26 @@ describe("S3Store on a real S3 server", () => {
         const blocks = out.match(/[0-9a-f]{32}\+\d+/g)!;
         expect(blocks.length).toBe(3);
         for (const block of blocks) expect(await direct.has(block)).toBe(true);
+
+        // stowage ls and crawl --service s3://… walk the bucket.
+        out = "";
+        expect(await main(["ls", "--service", url, "--dir", dir.path], io)).toBe(0);
+        const listed = out.trim().split("\n").map((line) => line.split(" ")[0]);
+        expect(listed).toEqual([locator, ...blocks].sort());
+        out = "";
+        const crawl = [
+          "crawl",
+          "--task",
+          "count",
+          "--cpu",
+          "1",
+          "--service",
+          url,
+          "--dir",
+          dir.path,
+        ];
+        expect(await main(crawl, io)).toBe(0);
+        expect(out).toMatch(/\b4 blocks\b/);
       } finally {
         await dir.cleanup();
       }
