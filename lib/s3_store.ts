@@ -253,18 +253,27 @@ export class S3Store implements BlockStore {
   }
 
   /**
-   * Creates the bucket; resolves `false` when it already exists and is ours.
+   * Creates the bucket (in the store's region); resolves `false` when it
+   * already exists and is ours.
    * @throws {AuthError} When the credentials are refused.
+   * @throws {ServiceError} When the name is taken by someone else (`BucketAlreadyExists`).
    */
   async createBucket(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const region = this.#credentials.region;
+    // Outside us-east-1, AWS wants the region in the body as well as in the signature.
+    const body = region === "us-east-1" ? undefined : new TextEncoder().encode(
+      `<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">` +
+        `<LocationConstraint>${region}</LocationConstraint></CreateBucketConfiguration>`,
+    );
     const response = await this.#request("PUT", "", {
       signal: options.signal,
       action: `create bucket '${this.bucket}'`,
       accept: [409],
+      ...(body === undefined ? {} : { body, headers: { "content-type": "application/xml" } }),
     });
     if (response.status === 409) {
-      const { code } = s3Error(response.body);
-      if (code === "BucketAlreadyOwnedByYou" || code === "BucketAlreadyExists") return false;
+      // BucketAlreadyExists means somebody else's: that is an error.
+      if (s3Error(response.body).code === "BucketAlreadyOwnedByYou") return false;
       throw this.#statusError(response, `create bucket '${this.bucket}'`);
     }
     return true;

@@ -439,6 +439,60 @@ describe("S3Store status mapping (scripted responses)", () => {
     );
   });
 
+  it("sends what S3 expects: addressing, digests as integrity headers, SigV4, whole bodies", async () => {
+    const seen: { method: string; url: string; headers: Headers; body: Uint8Array | null }[] = [];
+    const recording = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const body = init?.body ? new Uint8Array(init.body as Uint8Array) : null;
+      seen.push({
+        method: init?.method ?? "GET",
+        url: String(input),
+        headers: new Headers(init?.headers),
+        body,
+      });
+      return new Response(null, { status: 200 });
+    }) as typeof fetch;
+    const aws = new S3Store({
+      bucket: "blocks-a",
+      region: "eu-west-1",
+      accessKeyId: "AKIDEXAMPLE",
+      secretAccessKey: "secret",
+      sessionToken: "session",
+      prefix: "/p/",
+      fetch: recording,
+    });
+    await aws.put(enc("foo"));
+    await aws.put(enc("foo"), { digest: "sha256" });
+    await aws.createBucket();
+    const [md5Put, shaPut, create] = seen;
+    expect(md5Put!.method).toBe("PUT");
+    expect(md5Put!.url).toBe(
+      "https://blocks-a.s3.eu-west-1.amazonaws.com/p/acb/acbd18db4cc2f85cedef654fccc4a4d8",
+    );
+    // Content-MD5 is the base64 of the block's own MD5: the server checks it.
+    expect(md5Put!.headers.get("content-md5")).toBe("rL0Y20zC+Fzt72VPzMSk2A==");
+    expect(md5Put!.headers.get("x-amz-content-sha256")).toBe("UNSIGNED-PAYLOAD");
+    expect(md5Put!.headers.get("x-amz-security-token")).toBe("session");
+    expect(md5Put!.headers.get("authorization")).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/s3\/aws4_request, SignedHeaders=[^,]*content-md5[^,]*, Signature=[0-9a-f]{64}$/,
+    );
+    expect(md5Put!.headers.get("transfer-encoding")).toBeNull();
+    expect(md5Put!.body).toEqual(enc("foo"));
+    expect(shaPut!.headers.get("x-amz-content-sha256")).toBe(
+      "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+    );
+    expect(shaPut!.headers.get("content-md5")).toBeNull();
+    expect(create!.url).toBe("https://blocks-a.s3.eu-west-1.amazonaws.com/");
+    expect(new TextDecoder().decode(create!.body!)).toContain(
+      "<LocationConstraint>eu-west-1</LocationConstraint>",
+    );
+
+    seen.length = 0;
+    const local = new S3Store({ ...options, bucket: "blocks-b", fetch: recording });
+    await local.has("acbd18db4cc2f85cedef654fccc4a4d8+3");
+    expect(seen[0]!.method).toBe("HEAD");
+    expect(seen[0]!.url).toBe("http://127.0.0.1:9/blocks-b/acb/acbd18db4cc2f85cedef654fccc4a4d8");
+  });
+
   it("parses service strings and checks options", () => {
     const fromUrl = S3Store.fromUrl(
       "s3://my-bucket/a/b?endpoint=http://127.0.0.1:18080&region=eu-west-1",
