@@ -441,7 +441,7 @@ describe("S3Store status mapping (scripted responses)", () => {
 
   it("sends what S3 expects: addressing, digests as integrity headers, SigV4, whole bodies", async () => {
     const seen: { method: string; url: string; headers: Headers; body: Uint8Array | null }[] = [];
-    const recording = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const recording = ((input: RequestInfo | URL, init?: RequestInit) => {
       const body = init?.body ? new Uint8Array(init.body as Uint8Array) : null;
       seen.push({
         method: init?.method ?? "GET",
@@ -449,7 +449,7 @@ describe("S3Store status mapping (scripted responses)", () => {
         headers: new Headers(init?.headers),
         body,
       });
-      return new Response(null, { status: 200 });
+      return Promise.resolve(new Response(null, { status: 200 }));
     }) as typeof fetch;
     const aws = new S3Store({
       bucket: "blocks-a",
