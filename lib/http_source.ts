@@ -201,6 +201,14 @@ async function readInto(response: Response, expected: number): Promise<Uint8Arra
   return at === expected ? out : out.subarray(0, at);
 }
 
+/** `read(view, { min })`, newer than TypeScript's DOM types. */
+interface ByobReaderWithMin {
+  read(
+    view: Uint8Array<ArrayBuffer>,
+    options: { min: number },
+  ): Promise<ReadableStreamReadResult<Uint8Array<ArrayBuffer>>>;
+}
+
 async function readIntoByob(
   reader: ReadableStreamBYOBReader,
   expected: number,
@@ -209,7 +217,12 @@ async function readIntoByob(
   let at = 0;
   try {
     while (at < expected) {
-      const { done, value } = await reader.read(new Uint8Array(buffer, at, expected - at));
+      // `min`: one read fills the whole part where supported (Deno); elsewhere
+      // it is ignored and each read brings what has arrived.
+      const view = new Uint8Array(buffer, at, expected - at);
+      const { done, value } = await (reader as ByobReaderWithMin).read(view, {
+        min: view.byteLength,
+      });
       if (done) return new Uint8Array(value?.buffer ?? buffer, 0, at);
       buffer = value.buffer as ArrayBuffer;
       at += value.byteLength;
