@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlockClient, S3Store } from "../mod.ts";
-import { arg, mib, rssSampler, runtime } from "./_utils.ts";
+import { arg, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
 const MiB = 1024 ** 2;
 const total = Number(arg("mib", "512")) * MiB;
@@ -31,32 +31,11 @@ const server = {
   secretAccessKey: process.env.STOWAGE_S3_SECRET_ACCESS_KEY ?? "testing",
 };
 
-/**
- * 64 MiB of random bytes streamed as 1 MiB copies, each stamped with its
- * offset so no two blocks are equal: the same stream for both contenders.
- */
-function source(): ReadableStream<Uint8Array> {
-  const pool = new Uint8Array(64 * MiB);
-  for (let i = 0; i < pool.length; i += 65536) crypto.getRandomValues(pool.subarray(i, i + 65536));
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent >= total) return controller.close();
-      const size = Math.min(MiB, total - sent);
-      const offset = sent % pool.length;
-      const chunk = pool.slice(offset, offset + size);
-      new DataView(chunk.buffer).setFloat64(0, sent);
-      controller.enqueue(chunk);
-      sent += size;
-    },
-  }, { highWaterMark: 0 });
-}
-
 async function uploadWithStowage(bucket: string): Promise<void> {
   const store = new S3Store({ ...server, bucket, prefix: `run-${Date.now()}` });
   const client = new BlockClient({ services: [store], copies: 1, cache: false });
   const sink = client.writable({ blockSize: 8 * MiB, concurrency: 4 });
-  await source().pipeTo(sink);
+  await stampedSource(total).pipeTo(sink);
   await sink.result;
 }
 
@@ -71,7 +50,7 @@ async function uploadWithSdk(bucket: string): Promise<void> {
   });
   const upload = new Upload({
     client,
-    params: { Bucket: bucket, Key: `sdk-${Date.now()}`, Body: source() },
+    params: { Bucket: bucket, Key: `sdk-${Date.now()}`, Body: stampedSource(total) },
     partSize: 8 * MiB,
     queueSize: 4,
   });

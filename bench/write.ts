@@ -15,7 +15,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { BlockClient, FileStore } from "../mod.ts";
-import { arg, gc, mib, rssSampler, runtime } from "./_utils.ts";
+import { arg, gc, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -26,27 +26,7 @@ const blockSize = Number(arg("block-size", String(64 * MiB)));
 // speed (this machine's disk: 357 MB/s with fdatasync); --dir to choose.
 const storeDir = arg("dir", existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
 
-// 64 MiB of random bytes, streamed as 1 MiB copies (each stamped with its
-// offset): the source costs a memcpy, the same for every contender.
-const pool = new Uint8Array(64 * MiB);
-for (let i = 0; i < pool.length; i += 65536) crypto.getRandomValues(pool.subarray(i, i + 65536));
-
-function source(total: number): ReadableStream<Uint8Array> {
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (sent >= total) return controller.close();
-      const size = Math.min(MiB, total - sent);
-      const offset = sent % pool.length;
-      const chunk = pool.slice(offset, offset + size);
-      // The pool repeats every 64 MiB: stamp each chunk so no two blocks are
-      // equal (a duplicate block costs a verify-and-refresh, not a write).
-      new DataView(chunk.buffer).setFloat64(0, sent);
-      controller.enqueue(chunk);
-      sent += size;
-    },
-  }, { highWaterMark: 0 });
-}
+const source = stampedSource;
 
 async function md5Baseline(total: number): Promise<number> {
   const hash = createHash("md5");

@@ -6,7 +6,7 @@
  */
 import type { ByteRange } from "./block_store.ts";
 import { assertAlgorithm, digest, type DigestAlgorithm } from "./digest.ts";
-import { BlockCorruptError } from "./errors.ts";
+import { BlockCorruptError, BlockNotFoundError } from "./errors.ts";
 import { type Locator, toLocator } from "./locator.ts";
 
 /**
@@ -118,4 +118,15 @@ export function checkBlockBody(
     loc.stripped,
     `service '${service}' answered a range request with ${bytes.length} bytes`,
   );
+}
+
+/** Resolves `true` when `work` does, `false` when it rejects with `BlockNotFoundError`. */
+export async function falseIfNotFound(work: Promise<unknown>): Promise<boolean> {
+  try {
+    await work;
+    return true;
+  } catch (error) {
+    if (error instanceof BlockNotFoundError) return false;
+    throw error;
+  }
 }

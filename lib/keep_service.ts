@@ -30,7 +30,13 @@ import type {
   PutOptions,
   PutResult,
 } from "./block_store.ts";
-import { checkBlockBody, checkPrefix, locatorFor, resolveRange } from "./_block_utils.ts";
+import {
+  checkBlockBody,
+  checkPrefix,
+  falseIfNotFound,
+  locatorFor,
+  resolveRange,
+} from "./_block_utils.ts";
 import {
   type Exchange,
   exchange,
@@ -174,17 +180,11 @@ export class KeepService implements BlockStore {
     const loc = toLocator(locator);
     if (isEmptyBlock(loc)) return true;
     const text = typeof locator === "string" ? locator : loc.stripped;
-    try {
-      await this.#request("HEAD", text, {
-        signal: options.signal,
-        action: `check block '${loc.stripped}'`,
-        notFound: loc.stripped,
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof BlockNotFoundError) return false;
-      throw error;
-    }
+    return await falseIfNotFound(this.#request("HEAD", text, {
+      signal: options.signal,
+      action: `check block '${loc.stripped}'`,
+      notFound: loc.stripped,
+    }));
   }
 
   async delete(
@@ -192,17 +192,11 @@ export class KeepService implements BlockStore {
     options: { signal?: AbortSignal } = {},
   ): Promise<boolean> {
     const loc = toLocator(locator);
-    try {
-      await this.#request("DELETE", loc.stripped, {
-        signal: options.signal,
-        action: `delete block '${loc.stripped}'`,
-        notFound: loc.stripped,
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof BlockNotFoundError) return false;
-      throw error;
-    }
+    return await falseIfNotFound(this.#request("DELETE", loc.stripped, {
+      signal: options.signal,
+      action: `delete block '${loc.stripped}'`,
+      notFound: loc.stripped,
+    }));
   }
 
   async *list(options: ListOptions = {}): AsyncGenerator<BlockInfo> {

@@ -53,7 +53,13 @@ import type {
   PutOptions,
   PutResult,
 } from "./block_store.ts";
-import { checkBlockBody, checkPrefix, locatorFor, resolveRange } from "./_block_utils.ts";
+import {
+  checkBlockBody,
+  checkPrefix,
+  falseIfNotFound,
+  locatorFor,
+  resolveRange,
+} from "./_block_utils.ts";
 import {
   type Exchange,
   exchange,
@@ -329,17 +335,11 @@ export class S3Store implements BlockStore {
   async has(locator: string | Locator, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     const loc = toLocator(locator);
     if (isEmptyBlock(loc)) return true;
-    try {
-      await this.#request("HEAD", this.keyOf(loc), {
-        signal: options.signal,
-        action: `check block '${loc.stripped}'`,
-        notFound: loc.stripped,
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof BlockNotFoundError) return false;
-      throw error;
-    }
+    return await falseIfNotFound(this.#request("HEAD", this.keyOf(loc), {
+      signal: options.signal,
+      action: `check block '${loc.stripped}'`,
+      notFound: loc.stripped,
+    }));
   }
 
   async delete(
@@ -383,14 +383,13 @@ export class S3Store implements BlockStore {
       const xml = new TextDecoder().decode(response.body);
       for (const entry of xmlElements(xml, "Contents")) {
         const key = xmlText(entry, "Key") ?? "";
-        const match = /(?:^|\/)([0-9a-f]{3})\/([0-9a-f]{32}|[0-9a-f]{64})$/.exec(key);
-        if (match === null || !match[2]!.startsWith(match[1]!) || key !== this.#key(match[2]!)) {
-          continue;
-        }
+        // A block's key is exactly #key(digest); anything else under the prefix is not a block.
+        const digest = /([0-9a-f]{32}|[0-9a-f]{64})$/.exec(key)?.[1];
+        if (digest === undefined || key !== this.#key(digest)) continue;
         const size = Number(xmlText(entry, "Size"));
         if (!Number.isSafeInteger(size)) continue;
         yield {
-          locator: `${match[2]}+${size}`,
+          locator: `${digest}+${size}`,
           size,
           mtime: Date.parse(xmlText(entry, "LastModified") ?? "") || 0,
         };
