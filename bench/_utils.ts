@@ -107,3 +107,29 @@ export function stampedSource(total: number): ReadableStream<Uint8Array> {
     },
   }, { highWaterMark: 0 });
 }
+
+/**
+ * Runs this benchmark script again as a child process in the same runtime,
+ * with `--role <role>` and extra arguments, to completion, and returns the
+ * number it prints on a `RESULT <number>` line.
+ */
+export async function runRole(
+  scriptUrl: string,
+  role: string,
+  args: string[] = [],
+): Promise<number> {
+  const { spawn } = await import("node:child_process");
+  const self = runtime === "deno" ? ["run", "-A", new URL(scriptUrl).pathname] : [process.argv[1]!];
+  const child = spawn(process.execPath, [...self, "--role", role, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout!.on("data", (c: Uint8Array) => (out += new TextDecoder().decode(c)));
+  await new Promise<void>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", () => resolve());
+  });
+  const m = /RESULT (\S+)/.exec(out);
+  if (!m) throw new Error(`${role} process printed no result: ${out}`);
+  return Number(m[1]);
+}

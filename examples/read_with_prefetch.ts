@@ -7,7 +7,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { httpSource, openReadable, openReader } from "../mod.ts";
+import { httpSource, openReadable, openReader, type RangeSource } from "../mod.ts";
 
 const data = new Uint8Array(24 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
 const server = createServer((req, res) => {
@@ -34,6 +34,18 @@ try {
   // The same as a byte stream, e.g. for a Response body or a BYOB reader.
   const tail = openReadable(await httpSource(url), { start: data.length - 1000 });
   console.log(`tail: ${(await new Response(tail).arrayBuffer()).byteLength} bytes`);
+
+  // Any object with a size and read() is a source. One that can also stream a
+  // range gets progressive hand-off: a read resolves once its own bytes are in.
+  const blob = new Blob([data]);
+  const custom: RangeSource = {
+    size: blob.size,
+    read: async (start, end) => new Uint8Array(await blob.slice(start, end).arrayBuffer()),
+    stream: (start, end) => blob.slice(start, end).stream(),
+  };
+  const streamed = openReader(custom);
+  console.log(`custom source: first byte ${(await streamed.read(1))![0]}`);
+  await streamed.close();
 } finally {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));

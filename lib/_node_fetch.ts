@@ -19,6 +19,8 @@ export function nodeFetch(
     headers: Record<string, string>;
     body?: Uint8Array | null;
     signal?: AbortSignal;
+    /** Deliver the response body in chunks of this many bytes (see `fromNodeReadable`). */
+    pieceSize?: number;
   },
 ): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
@@ -58,7 +60,7 @@ export function nodeFetch(
       const nullBody = status === 204 || status === 205 || status === 304 || init.method === "HEAD";
       if (nullBody) response.resume();
       resolve(
-        new Response(nullBody ? null : fromNodeReadable(response, { onCancel: "destroy" }), {
+        new Response(nullBody ? null : fromNodeReadable(response, bodyOptions(response, init)), {
           status,
           headers: responseHeaders,
         }),
@@ -66,4 +68,18 @@ export function nodeFetch(
     });
     request.end(body);
   });
+}
+
+function bodyOptions(
+  response: IncomingMessage,
+  init: { pieceSize?: number },
+): Parameters<typeof fromNodeReadable>[1] {
+  if (init.pieceSize === undefined) return { onCancel: "destroy" };
+  const length = Number(response.headers["content-length"]);
+  return {
+    onCancel: "destroy",
+    pieceSize: init.pieceSize,
+    highWaterMark: 4 * init.pieceSize,
+    ...(Number.isSafeInteger(length) ? { expected: length } : {}),
+  };
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { fs } from "./_fs.ts";
 
@@ -80,20 +81,58 @@ export function fromNodeReadable(
     readableEnded?: boolean;
     complete?: boolean;
   },
-  options: { highWaterMark?: number; onCancel?: "destroy" | "drain" } = {},
+  options: {
+    highWaterMark?: number;
+    onCancel?: "destroy" | "drain";
+    /**
+     * Coalesce the data into chunks of this many bytes (the last may be
+     * shorter): fewer, larger chunks for a consumer that keeps them.
+     */
+    pieceSize?: number;
+    /** The body's length when known, so the last piece is not over-allocated. */
+    expected?: number;
+  } = {},
 ): ReadableStream<Uint8Array> {
   let settled = false;
+  const pieceSize = options.pieceSize;
+  let left = options.expected ?? Infinity;
+  let piece: Uint8Array | undefined;
+  let filled = 0;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
+        const gather = (chunk: Uint8Array, size: number): void => {
+          for (let at = 0; at < chunk.length;) {
+            if (piece === undefined) {
+              // Uninitialised: every byte handed on is written first, and
+              // zeroing a megabyte a piece is measurable.
+              const buffer = Buffer.allocUnsafeSlow(left > 0 ? Math.min(size, left) : size);
+              piece = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+              left -= piece.length;
+              filled = 0;
+            }
+            const n = Math.min(chunk.length - at, piece.length - filled);
+            piece.set(n === chunk.length ? chunk : chunk.subarray(at, at + n), filled);
+            filled += n;
+            at += n;
+            if (filled === piece.length) {
+              controller.enqueue(piece);
+              piece = undefined;
+            }
+          }
+        };
         readable.on("data", (chunk: Uint8Array) => {
           if (settled) return;
-          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if (pieceSize === undefined) {
+            controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          } else gather(chunk, pieceSize);
           if ((controller.desiredSize ?? 1) <= 0) readable.pause();
         });
         readable.on("end", () => {
           if (settled) return;
           settled = true;
+          if (piece !== undefined && filled > 0) controller.enqueue(piece.subarray(0, filled));
+          piece = undefined;
           controller.close();
         });
         readable.on("error", (error: Error) => {

@@ -10,8 +10,11 @@
  *   demand-driven reads; in proportion to its share of the window after).
  * - Beyond gcsfs: at most `concurrency` requests and `maxInFlightBytes` in
  *   flight, nearest bytes first (so demand goes before speculation); a read
- *   resolves once its own bytes are in, not its whole chunk; a hard seek aborts
- *   requests in flight instead of waiting for them.
+ *   resolves once its own bytes are in, not its whole part (through the
+ *   source's `stream()` when it has one; `read()` sources hand over whole
+ *   parts); a hard seek aborts requests in flight instead of waiting for them.
+ * - Parts are whole multiples of the read size, so sequential reads come out
+ *   as views of the source's pieces rather than copies.
  * - Soft seek: forward inside the scheduled window, skipped bytes are dropped
  *   (never copied). Hard seek: anything else; everything restarts there.
  * - Errors are sticky until the next seek; `close()` aborts everything and
@@ -26,6 +29,11 @@ import type { RangeSource } from "./range_source.ts";
 const MiB = 1024 * 1024;
 const MIN_CHUNK = 5 * MiB;
 const MAX_CHUNK = 8 * MiB;
+/**
+ * For sources that stream: their parts arrive in pieces, not one buffer a
+ * part, so larger parts (fewer requests) cost no memory.
+ */
+const MAX_STREAMED_CHUNK = 32 * MiB;
 const MIN_MAX_PREFETCH = 128 * MiB;
 const HISTORY = 10;
 const DEMAND_STREAK = 3;
@@ -65,13 +73,20 @@ export interface ReadStats {
 interface Part {
   readonly start: number;
   readonly end: number;
-  data: Uint8Array | undefined;
+  /** Arrived bytes not yet read past, in order; `pieces[0]` begins at `base`. */
+  pieces: Uint8Array[];
+  base: number;
+  /** Bytes before this offset have arrived. */
+  received: number;
   error: unknown;
   state: "queued" | "running" | "settled";
   dropped: boolean;
   controller: AbortController | undefined;
-  done: Promise<void>;
-  resolve: () => void;
+  /** Cancels the source's stream, for a source that ignores the signal. */
+  cancel: (() => void) | undefined;
+  /** Resolves at the next arrival or when the part settles; renewed each time. */
+  changed: Promise<void>;
+  notify: () => void;
 }
 
 /** See the module doc. */
@@ -154,9 +169,11 @@ export class Prefetcher {
     // A snapshot: seeks while this read waits change the list.
     const needed = this.#parts.filter((part) => part.end > from && part.start < to);
     for (const part of needed) {
-      if (part.state !== "settled") {
+      // Progressive hand-off: wait for this read's bytes, not the whole part.
+      const need = Math.min(to, part.end);
+      if (!arrived(part, need)) {
         const waited = performance.now();
-        await this.#wait(part, signal);
+        while (!arrived(part, need)) await this.#wait(part, signal);
         this.#stats.waitMs += performance.now() - waited;
       }
       this.#throwIfUnusable();
@@ -164,10 +181,16 @@ export class Prefetcher {
       if (part.dropped || this.#position !== from) {
         throw new Error("Cannot finish the read: the position moved while it waited");
       }
-      const data = part.data!;
-      pieces.push(
-        data.subarray(Math.max(from, part.start) - part.start, Math.min(to, part.end) - part.start),
-      );
+      const lo = Math.max(from, part.start);
+      let at = part.base;
+      for (const piece of part.pieces) {
+        const pieceEnd = at + piece.length;
+        if (pieceEnd > lo && at < need) {
+          pieces.push(piece.subarray(Math.max(lo, at) - at, Math.min(need, pieceEnd) - at));
+        }
+        at = pieceEnd;
+        if (at >= need) break;
+      }
     }
     let bytes: Uint8Array;
     if (pieces.length === 1) bytes = pieces[0]!;
@@ -244,13 +267,26 @@ export class Prefetcher {
     const target = Math.min(this.end, Math.max(minEnd, this.#position + Math.round(window)));
     if (this.#scheduledEnd < this.#position) this.#scheduledEnd = this.#position;
     while (this.#scheduledEnd < target) {
-      // gcsfs's chunk is max(5 MiB, io); larger windows get chunks up to 8 MiB
-      // (an eighth of the window at concurrency 4), so a long sequential read
-      // makes fewer requests — but not bigger buffers than the allocator keeps
-      // on its heap (measured: 32 MiB chunks ran at half the speed).
+      // gcsfs's chunk is max(5 MiB, io); larger windows get larger chunks (an
+      // eighth of the window at concurrency 4), so a long sequential read makes
+      // fewer requests. Up to 8 MiB for a source that hands over one buffer a
+      // part: not bigger buffers than the allocator keeps on its heap
+      // (measured: 32 MiB ran at half the speed); up to 32 MiB for one that
+      // streams its parts in pieces.
       let chunk = window >= MIN_CHUNK
-        ? Math.max(MIN_CHUNK, io, Math.min(MAX_CHUNK, Math.floor(window / (2 * this.#concurrency))))
+        ? Math.max(
+          MIN_CHUNK,
+          io,
+          Math.min(
+            this.#source.stream ? MAX_STREAMED_CHUNK : MAX_CHUNK,
+            Math.floor(window / (2 * this.#concurrency)),
+          ),
+        )
         : io;
+      // Whole reads to a chunk and to a part: sequential reads then begin at
+      // a part's start or inside one of the source's pieces, and are handed
+      // over as views instead of copies.
+      if (chunk > io) chunk = Math.ceil(chunk / io) * io;
       chunk = Math.min(chunk, this.end - this.#scheduledEnd);
       // First (demand) reads use every connection; later ones a share in
       // proportion to the chunk's part of the window. Never below 1 MiB a part.
@@ -258,7 +294,7 @@ export class Prefetcher {
         ? this.#concurrency
         : Math.max(1, Math.round((chunk * this.#concurrency) / Math.max(window, chunk)));
       const parts = Math.max(1, Math.min(wanted, Math.floor(chunk / MiB)));
-      const size = Math.ceil(chunk / parts);
+      const size = Math.ceil(chunk / parts / io) * io;
       for (let at = this.#scheduledEnd; at < this.#scheduledEnd + chunk; at += size) {
         this.#parts.push(newPart(at, Math.min(this.#scheduledEnd + chunk, at + size)));
       }
@@ -282,27 +318,66 @@ export class Prefetcher {
 
   #start(part: Part): void {
     part.state = "running";
-    part.controller = new AbortController();
+    const controller = new AbortController();
+    part.controller = controller;
     const size = part.end - part.start;
+    // Requested bytes not yet arrived count against the in-flight cap.
+    let pending = size;
     this.#inFlight++;
     this.#inFlightBytes += size;
     this.#stats.requests++;
-    this.#source.read(part.start, part.end, { signal: part.controller.signal }).then(
-      (data) => {
-        part.data = data;
-        this.#stats.bytesFetched += data.length;
-      },
-      (error: unknown) => {
-        if (part.dropped) return;
-        part.error = error;
-        this.#error ??= { error };
-      },
-    ).finally(() => {
+    const arrive = (piece: Uint8Array): void => {
+      if (part.dropped || piece.length === 0) return;
+      if (part.received + piece.length > part.end) {
+        throw new Error(
+          `Cannot read bytes ${part.start}-${part.end - 1}: the source returned more than ${size}`,
+        );
+      }
+      part.pieces.push(piece);
+      part.received += piece.length;
+      this.#stats.bytesFetched += piece.length;
+      const n = Math.min(pending, piece.length);
+      pending -= n;
+      this.#inFlightBytes -= n;
+      part.notify();
+    };
+    const run = async (): Promise<void> => {
+      const options = { signal: controller.signal };
+      if (this.#source.stream === undefined) {
+        arrive(await this.#source.read(part.start, part.end, options));
+      } else {
+        const reader = this.#source.stream(part.start, part.end, options).getReader();
+        part.cancel = () => void reader.cancel(controller.signal.reason).catch(() => {});
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done || part.dropped) break;
+            arrive(value);
+          }
+        } catch (error) {
+          part.cancel();
+          throw error;
+        }
+      }
+      if (!part.dropped && part.received !== part.end) {
+        throw new Error(
+          `Cannot read bytes ${part.start}-${part.end - 1}: the source returned ${
+            part.received - part.start
+          } of ${size}`,
+        );
+      }
+    };
+    run().catch((error: unknown) => {
+      if (part.dropped) return;
+      part.error = error;
+      this.#error ??= { error };
+    }).finally(() => {
       part.state = "settled";
       part.controller = undefined;
+      part.cancel = undefined;
       this.#inFlight--;
-      this.#inFlightBytes -= size;
-      part.resolve();
+      this.#inFlightBytes -= pending;
+      part.notify();
       this.#pump();
     });
   }
@@ -311,26 +386,34 @@ export class Prefetcher {
     while (this.#parts.length > 0 && this.#parts[0]!.end <= position) {
       this.#drop(this.#parts.shift()!);
     }
+    // Let go of the pieces already read past in the part the position is in.
+    const first = this.#parts[0];
+    if (first === undefined) return;
+    while (first.pieces.length > 0 && first.base + first.pieces[0]!.length <= position) {
+      first.base += first.pieces.shift()!.length;
+    }
   }
 
   #drop(part: Part): void {
     part.dropped = true;
-    part.data = undefined;
-    if (part.state === "running") {
+    part.pieces = [];
+    // Not once every byte is in: the request is over, only its settling is not.
+    if (part.state === "running" && part.received < part.end) {
       part.controller?.abort(new Error("the bytes are no longer wanted"));
+      part.cancel?.();
     }
     if (part.state === "queued") {
       part.state = "settled";
-      part.resolve();
+      part.notify();
     }
   }
 
   #wait(part: Part, signal: AbortSignal | undefined): Promise<void> {
-    if (signal === undefined) return part.done;
+    if (signal === undefined) return part.changed;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => reject(signal.reason);
       signal.addEventListener("abort", onAbort, { once: true });
-      part.done.then(() => {
+      part.changed.then(() => {
         signal.removeEventListener("abort", onAbort);
         resolve();
       });
@@ -352,18 +435,34 @@ export class Prefetcher {
   }
 }
 
+/** Whether a part has its bytes up to `need`, or will get no more. */
+function arrived(part: Part, need: number): boolean {
+  return part.received >= need || part.state === "settled";
+}
+
 function newPart(start: number, end: number): Part {
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => (resolve = r));
-  return {
+  const part: Part = {
     start,
     end,
-    data: undefined,
+    pieces: [],
+    base: start,
+    received: start,
     error: undefined,
     state: "queued",
     dropped: false,
     controller: undefined,
-    done,
-    resolve,
+    cancel: undefined,
+    changed: Promise.resolve(),
+    notify: () => {},
   };
+  const renew = (): void => {
+    let resolve!: () => void;
+    part.changed = new Promise<void>((r) => (resolve = r));
+    part.notify = () => {
+      renew();
+      resolve();
+    };
+  };
+  renew();
+  return part;
 }

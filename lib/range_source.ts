@@ -29,6 +29,19 @@ export interface RangeSource {
    * (fewer only at the end of the source).
    */
   read(start: number, end: number, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
+  /**
+   * Optional: bytes `[start, end)` as a stream of pieces, in order, as they
+   * arrive; exactly `end - start` bytes, or the stream errors. When present,
+   * the read path prefers it: a read resolves as soon as its own bytes are in,
+   * not when its whole range request has finished, and large ranges need no
+   * buffer of their own. `signal` (and cancelling the stream) must end the
+   * request.
+   */
+  stream?(
+    start: number,
+    end: number,
+    options?: { signal?: AbortSignal },
+  ): ReadableStream<Uint8Array>;
   /** Releases resources (open files). */
   close?(): Promise<void>;
 }
@@ -58,6 +71,11 @@ export function bytesSource(data: Uint8Array | Blob): RangeSource {
         checkRange(start, end, data.size);
         return new Uint8Array(await data.slice(start, end).arrayBuffer());
       },
+      stream(start, end, options = {}) {
+        options.signal?.throwIfAborted();
+        checkRange(start, end, data.size);
+        return data.slice(start, end).stream();
+      },
     };
   }
   throw new TypeError("Cannot make a bytes source: expected a Uint8Array or a Blob");
@@ -73,20 +91,37 @@ export async function fileSource(path: string): Promise<RangeSource> {
   const handle = await fs.open(path, "r");
   const { size } = await handle.stat();
   let closed = false;
+  /** Fills `out` from `position`; fewer bytes only at the end of the file. */
+  const readAt = async (out: Uint8Array, position: number): Promise<Uint8Array> => {
+    if (closed) throw new Error(`Cannot read file '${path}': the source is closed`);
+    let done = 0;
+    while (done < out.length) {
+      const { bytesRead } = await handle.read(out, done, out.length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done === out.length ? out : out.subarray(0, done);
+  };
   return {
     size,
-    async read(start, end, options = {}) {
+    read(start, end, options = {}) {
       options.signal?.throwIfAborted();
       checkRange(start, end, size);
-      if (closed) throw new Error(`Cannot read file '${path}': the source is closed`);
-      const out = new Uint8Array(end - start);
-      let done = 0;
-      while (done < out.length) {
-        const { bytesRead } = await handle.read(out, done, out.length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done === out.length ? out : out.subarray(0, done);
+      return readAt(new Uint8Array(end - start), start);
+    },
+    stream(start, end, options = {}) {
+      checkRange(start, end, size);
+      let at = start;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          options.signal?.throwIfAborted();
+          if (at >= end) return controller.close();
+          const piece = await readAt(new Uint8Array(Math.min(PIECE_SIZE, end - at)), at);
+          at += piece.length;
+          if (piece.length > 0) controller.enqueue(piece);
+          if (piece.length === 0 || at >= end) controller.close();
+        },
+      }, { highWaterMark: 0 });
     },
     async close() {
       if (closed) return;
@@ -95,6 +130,9 @@ export async function fileSource(path: string): Promise<RangeSource> {
     },
   };
 }
+
+/** Bytes per piece when a file range is streamed. */
+const PIECE_SIZE = 1024 * 1024;
 
 /**
  * A source over a manifest's bytes (one file, or every file in order), read

@@ -20,7 +20,16 @@ import { writeFile } from "node:fs/promises";
 const MiB = 1024 * 1024;
 
 /** A source over bytes that answers after a random short delay and counts what is open. */
-function slowSource(data: Uint8Array, fail?: (start: number) => boolean) {
+/**
+ * A source with small random delays that counts its open requests. With
+ * `stream`, it also streams ranges in pieces of random sizes, as httpSource
+ * does, and an injected failure strikes after the first piece (mid-stream).
+ */
+function slowSource(
+  data: Uint8Array,
+  fail?: (start: number) => boolean,
+  options: { stream?: boolean } = {},
+) {
   let open = 0;
   let requests = 0;
   const aborted: number[] = [];
@@ -44,6 +53,46 @@ function slowSource(data: Uint8Array, fail?: (start: number) => boolean) {
       });
     },
   };
+  if (options.stream) {
+    source.stream = (start, end, opts = {}) => {
+      requests++;
+      open++;
+      let at = start;
+      let ended = false;
+      const finish = (): void => {
+        if (ended) return;
+        ended = true;
+        open--;
+      };
+      opts.signal?.addEventListener("abort", () => {
+        if (!ended) aborted.push(start);
+        finish();
+      }, { once: true });
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          await new Promise((r) => setTimeout(r, Math.random() * 2));
+          if (opts.signal?.aborted) {
+            finish();
+            throw opts.signal.reason;
+          }
+          if (at > start && fail?.(start)) {
+            finish();
+            throw new Error(`injected failure at ${start}`);
+          }
+          if (at >= end) {
+            finish();
+            return controller.close();
+          }
+          const n = Math.min(end - at, 1 + Math.floor(Math.random() * 300_000));
+          controller.enqueue(data.slice(at, at + n));
+          at += n;
+        },
+        cancel() {
+          finish();
+        },
+      }, { highWaterMark: 0 });
+    };
+  }
   return { source, open: () => open, requests: () => requests, aborted };
 }
 
@@ -64,56 +113,58 @@ describe("openReader", () => {
     await reader.close();
   });
 
-  it("returns exactly the bytes of slicing a reference buffer, for any reads and seeks (property)", async () => {
-    const data = randomBytes(3 * MiB + 12345);
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(
-          fc.oneof(
-            fc.record({
-              op: fc.constant("read" as const),
-              n: fc.integer({ min: 0, max: 600_000 }),
-            }),
-            fc.record({
-              op: fc.constant("seek" as const),
-              to: fc.integer({ min: 0, max: data.length }),
-            }),
-            fc.record({
-              op: fc.constant("readAt" as const),
-              to: fc.integer({ min: 0, max: data.length }),
-              n: fc.integer({ min: 0, max: 300_000 }),
-            }),
+  for (const stream of [false, true]) {
+    it(`returns exactly the bytes of slicing a reference buffer, for any reads and seeks (property, ${stream ? "streamed" : "whole"} ranges)`, async () => {
+      const data = randomBytes(3 * MiB + 12345);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.oneof(
+              fc.record({
+                op: fc.constant("read" as const),
+                n: fc.integer({ min: 0, max: 600_000 }),
+              }),
+              fc.record({
+                op: fc.constant("seek" as const),
+                to: fc.integer({ min: 0, max: data.length }),
+              }),
+              fc.record({
+                op: fc.constant("readAt" as const),
+                to: fc.integer({ min: 0, max: data.length }),
+                n: fc.integer({ min: 0, max: 300_000 }),
+              }),
+            ),
+            { maxLength: 25 },
           ),
-          { maxLength: 25 },
-        ),
-        fc.integer({ min: 1, max: 6 }),
-        async (ops, concurrency) => {
-          const { source, open } = slowSource(data);
-          const reader = openReader(source, { concurrency, maxPrefetch: 2 * MiB });
-          let position = 0;
-          for (const op of ops) {
-            if (op.op === "seek") {
-              reader.seek(op.to);
-              position = op.to;
-              continue;
+          fc.integer({ min: 1, max: 6 }),
+          async (ops, concurrency) => {
+            const { source, open } = slowSource(data, undefined, { stream });
+            const reader = openReader(source, { concurrency, maxPrefetch: 2 * MiB });
+            let position = 0;
+            for (const op of ops) {
+              if (op.op === "seek") {
+                reader.seek(op.to);
+                position = op.to;
+                continue;
+              }
+              if (op.op === "readAt") position = op.to;
+              const n = op.n;
+              const got = op.op === "read" ? await reader.read(n) : await reader.readAt(op.to, n);
+              const expected = data.subarray(position, Math.min(data.length, position + n));
+              if (position >= data.length && n > 0) expect(got).toBeNull();
+              else expect(Buffer.from(got!).equals(Buffer.from(expected))).toBe(true);
+              position = Math.min(data.length, position + n);
+              expect(reader.position).toBe(position);
             }
-            if (op.op === "readAt") position = op.to;
-            const n = op.n;
-            const got = op.op === "read" ? await reader.read(n) : await reader.readAt(op.to, n);
-            const expected = data.subarray(position, Math.min(data.length, position + n));
-            if (position >= data.length && n > 0) expect(got).toBeNull();
-            else expect(Buffer.from(got!).equals(Buffer.from(expected))).toBe(true);
-            position = Math.min(data.length, position + n);
-            expect(reader.position).toBe(position);
-          }
-          await reader.close();
-          await new Promise((r) => setTimeout(r, 5));
-          expect(open()).toBe(0);
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
+            await reader.close();
+            await new Promise((r) => setTimeout(r, 5));
+            expect(open()).toBe(0);
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  }
 
   it("tells soft seeks (inside the window) from hard ones, and hard seeks abort what is in flight", async () => {
     const data = randomBytes(64 * MiB);
@@ -137,21 +188,81 @@ describe("openReader", () => {
     expect(aborted.length).toBeGreaterThan(0);
   });
 
-  it("makes a fetch error sticky until a seek clears it", async () => {
-    const data = randomBytes(8 * MiB);
-    let failing = true;
-    const { source } = slowSource(data, (start) => failing && start >= 3 * MiB);
-    const reader = openReader(source, { concurrency: 2 });
-    await reader.read(MiB);
-    await reader.read(MiB);
-    await reader.read(MiB);
-    await expect(reader.read(MiB)).rejects.toThrow(/injected failure/);
-    await expect(reader.read(1)).rejects.toThrow(/injected failure/);
-    failing = false;
-    reader.seek(3 * MiB);
-    expect(
-      Buffer.from((await reader.read(MiB))!).equals(Buffer.from(data.subarray(3 * MiB, 4 * MiB))),
-    ).toBe(true);
+  for (const stream of [false, true]) {
+    it(`makes a fetch error sticky until a seek clears it (${stream ? "mid-stream" : "whole range"})`, async () => {
+      const data = randomBytes(8 * MiB);
+      let failing = true;
+      const { source } = slowSource(data, (start) => failing && start >= 3 * MiB, { stream });
+      const reader = openReader(source, { concurrency: 2 });
+      await reader.read(MiB);
+      await reader.read(MiB);
+      await reader.read(MiB);
+      await expect(reader.read(MiB)).rejects.toThrow(/injected failure/);
+      await expect(reader.read(1)).rejects.toThrow(/injected failure/);
+      failing = false;
+      reader.seek(3 * MiB);
+      expect(
+        Buffer.from((await reader.read(MiB))!).equals(Buffer.from(data.subarray(3 * MiB, 4 * MiB))),
+      ).toBe(true);
+      await reader.close();
+    });
+  }
+
+  it("hands a read its bytes as they arrive, before the rest of its range", async () => {
+    const data = randomBytes(64 * MiB);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const streams: { start: number; end: number; delivered: number; stalled: boolean }[] = [];
+    let cancelled = 0;
+    // Streams in 1 MiB pieces; a range longer than that stalls after its first
+    // MiB until released. The source ignores the signal: only cancel() ends it.
+    const source: RangeSource = {
+      size: data.length,
+      read: () => Promise.reject(new Error("read() must not be used when stream() exists")),
+      stream: (start, end) => {
+        const s = { start, end, delivered: 0, stalled: false };
+        streams.push(s);
+        return new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (s.delivered > 0 && end - start > MiB) {
+              s.stalled = true;
+              await released;
+              s.stalled = false;
+            }
+            const at = start + s.delivered;
+            if (at >= end) return controller.close();
+            const n = Math.min(end - at, MiB);
+            controller.enqueue(data.slice(at, at + n));
+            s.delivered += n;
+          },
+          cancel: () => void cancelled++,
+        }, { highWaterMark: 0 });
+      },
+    };
+    const reader = openReader(source, { concurrency: 1 });
+    const timeout = () => new Promise<"hung">((r) => setTimeout(() => r("hung"), 300));
+    let bytes: Uint8Array | null | "hung" = null;
+    let pending: Promise<Uint8Array | null> | undefined;
+    for (let i = 0; i < 30; i++) {
+      const from = reader.position;
+      pending = reader.read(MiB);
+      bytes = await Promise.race([pending, timeout()]);
+      if (bytes === "hung") break;
+      expect(Buffer.from(bytes!).equals(Buffer.from(data.subarray(from, from + MiB)))).toBe(true);
+    }
+    // The read that waits is the second MiB of a range still in flight: the
+    // first MiB was handed over before the range finished.
+    expect(bytes).toBe("hung");
+    const stalled = streams.find((s) => s.stalled)!;
+    expect(stalled.end - stalled.start).toBeGreaterThan(MiB);
+    expect(reader.position).toBe(stalled.start + MiB);
+    // A hard seek cancels it, though the source ignores the signal.
+    reader.seek(60 * MiB);
+    expect(cancelled).toBeGreaterThan(0);
+    await expect(pending).rejects.toThrow(/position moved/);
+    release();
+    const tail = await reader.read(MiB);
+    expect(Buffer.from(tail!).equals(Buffer.from(data.subarray(60 * MiB, 61 * MiB)))).toBe(true);
     await reader.close();
   });
 
@@ -256,6 +367,36 @@ describe("sources", () => {
     expect(Buffer.from(got).equals(Buffer.from(data))).toBe(true);
   });
 
+  it("httpSource streams a range in 1 MiB pieces, and cancelling it ends the request", async () => {
+    const data = randomBytes(4 * MiB);
+    server = await startRangeServer(data, { bytesPerSecond: 20e6 });
+    const source = await httpSource(server.url);
+    const pieces: Uint8Array[] = [];
+    for await (const piece of source.stream!(100, 100 + 2.5 * MiB)) pieces.push(piece);
+    expect(pieces.map((p) => p.length)).toEqual([MiB, MiB, MiB / 2]);
+    expect(Buffer.concat(pieces).equals(Buffer.from(data.subarray(100, 100 + 2.5 * MiB)))).toBe(
+      true,
+    );
+    const reader = source.stream!(0, data.length).getReader();
+    await reader.read();
+    expect(server.open()).toBe(1);
+    await reader.cancel();
+    for (let i = 0; i < 100 && server.open() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.open()).toBe(0);
+    // And so does its signal.
+    const controller = new AbortController();
+    const aborted = source.stream!(0, data.length, { signal: controller.signal }).getReader();
+    await aborted.read();
+    controller.abort(new Error("enough"));
+    // A piece already on its way may still come; then the stream errors.
+    const drained = (async () => {
+      for (;;) if ((await aborted.read()).done) return "ended";
+    })();
+    await expect(drained).rejects.toThrow();
+    for (let i = 0; i < 100 && server.open() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.open()).toBe(0);
+  });
+
   it("httpSource rejects a ranged body longer or shorter than its Content-Range", async () => {
     const data = randomBytes(4096);
     for (const extra of [1, -1, 100]) {
@@ -278,7 +419,24 @@ describe("sources", () => {
         );
       }) as typeof fetch;
       const source = await httpSource("http://127.0.0.1:9/object", { fetch: lying });
-      await expect(source.read(10, 1010)).rejects.toThrow(/got \d+ bytes/);
+      const wrongLength = extra > 0 ? /the body had more than 1000/ : /the body had only 999 of/;
+      await expect(source.read(10, 1010)).rejects.toThrow(wrongLength);
+      await expect(collect(source.stream!(10, 1010))).rejects.toThrow(wrongLength);
+      // Through the reader: a short body fails the read, and the error stays. A
+      // long one may hand over its first 1000 bytes (progressive hand-off reads
+      // them before the excess arrives), but never other bytes.
+      const reader = openReader(source, { start: 10, end: 1010 });
+      const got = await reader.read(1000).catch((error: unknown) => error);
+      if (extra < 0 || got instanceof Error) {
+        expect(got).toBeInstanceOf(Error);
+        expect((got as Error).message).toMatch(wrongLength);
+        await expect(reader.read(1)).rejects.toThrow(wrongLength);
+      } else {
+        expect(Buffer.from(got as Uint8Array).equals(Buffer.from(data.subarray(10, 1010)))).toBe(
+          true,
+        );
+      }
+      await reader.close();
     }
   });
 
@@ -342,7 +500,14 @@ describe("sources", () => {
       const path = join(dir.path, "f.bin");
       await writeFile(path, data);
       const file = await fileSource(path);
+      // Streamed ranges come in pieces and add up to the range.
+      const pieces: Uint8Array[] = [];
+      for await (const piece of file.stream!(5, data.length)) pieces.push(piece);
+      expect(pieces.map((p) => p.length)).toEqual([MiB, MiB - 2]);
+      expect(Buffer.concat(pieces).equals(Buffer.from(data.subarray(5)))).toBe(true);
+      // The stream closes the source at its end.
       expect(Buffer.from(await collect(openReadable(file))).equals(Buffer.from(data))).toBe(true);
+      await expect(collect(file.stream!(0, 10))).rejects.toThrow(/the source is closed/);
       const client = new BlockClient({ services: [new MemoryStore({ id: "m" })], copies: 1 });
       const sink = client.writable({ blockSize: 300_000 });
       await new Blob([data]).stream().pipeTo(sink);
