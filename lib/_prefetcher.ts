@@ -327,6 +327,9 @@ export class Prefetcher {
     this.#inFlightBytes += size;
     this.#stats.requests++;
     const arrive = (piece: Uint8Array): void => {
+      // Bytes that come in after a seek dropped the part were fetched all the
+      // same: amplification must count them.
+      this.#stats.bytesFetched += piece.length;
       if (part.dropped || piece.length === 0) return;
       if (part.received + piece.length > part.end) {
         throw new Error(
@@ -335,7 +338,6 @@ export class Prefetcher {
       }
       part.pieces.push(piece);
       part.received += piece.length;
-      this.#stats.bytesFetched += piece.length;
       const n = Math.min(pending, piece.length);
       pending -= n;
       this.#inFlightBytes -= n;
@@ -351,8 +353,9 @@ export class Prefetcher {
         try {
           for (;;) {
             const { done, value } = await reader.read();
-            if (done || part.dropped) break;
+            if (done) break;
             arrive(value);
+            if (part.dropped) break;
           }
         } catch (error) {
           part.cancel();
@@ -402,10 +405,10 @@ export class Prefetcher {
       part.controller?.abort(new Error("the bytes are no longer wanted"));
       part.cancel?.();
     }
-    if (part.state === "queued") {
-      part.state = "settled";
-      part.notify();
-    }
+    if (part.state === "queued") part.state = "settled";
+    // Wakes a read waiting on it now, not when a source that ignores the
+    // signal gets round to answering.
+    part.notify();
   }
 
   #wait(part: Part, signal: AbortSignal | undefined): Promise<void> {
@@ -437,7 +440,7 @@ export class Prefetcher {
 
 /** Whether a part has its bytes up to `need`, or will get no more. */
 function arrived(part: Part, need: number): boolean {
-  return part.received >= need || part.state === "settled";
+  return part.received >= need || part.state === "settled" || part.dropped;
 }
 
 function newPart(start: number, end: number): Part {

@@ -266,6 +266,38 @@ describe("openReader", () => {
     await reader.close();
   });
 
+  it("settles a read at a hard seek, and counts in bytesFetched what the dropped request still delivered", async () => {
+    const data = randomBytes(16 * MiB);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let delivered = 0;
+    // Ignores the signal, as a source may: its bytes come in after the seek.
+    const source: RangeSource = {
+      size: data.length,
+      async read(start, end) {
+        if (start === 0) await released;
+        delivered += end - start;
+        return data.slice(start, end);
+      },
+    };
+    const reader = openReader(source, { concurrency: 1 });
+    const first = reader.read(MiB);
+    await new Promise((r) => setTimeout(r, 10));
+    reader.seek(12 * MiB);
+    // The waiting read settles at the seek, not when the source answers.
+    const settled = await Promise.race([
+      first.then(() => "read", (error: Error) => error.message),
+      new Promise<string>((r) => setTimeout(() => r("still waiting"), 1000)),
+    ]);
+    expect(settled).toMatch(/position moved/);
+    // The dropped request still holds the one connection until it settles.
+    release();
+    expect((await reader.read(MiB))!.length).toBe(MiB);
+    await reader.close();
+    expect(delivered).toBeGreaterThan(MiB);
+    expect(reader.stats.bytesFetched).toBe(delivered);
+  });
+
   it("closes: pending reads settle and no request stays open", async () => {
     const data = randomBytes(4 * MiB);
     let open = 0;
