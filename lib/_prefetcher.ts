@@ -58,7 +58,7 @@ export interface ReadStats {
   requests: number;
   /** Bytes the caller asked for. */
   bytesAsked: number;
-  /** Bytes fetched from the source. */
+  /** Bytes the source delivered, including those of requests a seek dropped. */
   bytesFetched: number;
   /** bytesFetched / bytesAsked (1 when nothing was asked). */
   amplification: number;
