@@ -17,8 +17,11 @@
  *   as views of the source's pieces rather than copies.
  * - Soft seek: forward inside the scheduled window, skipped bytes are dropped
  *   (never copied). Hard seek: anything else; everything restarts there.
- * - Errors are sticky until the next seek; `close()` aborts everything and
- *   settles every promise.
+ * - A failed request stops the prefetch past it. Its error is raised by the
+ *   read that needs bytes it did not deliver (the reads before it go on), and
+ *   by every read after that until a seek; `close()` aborts everything and
+ *   settles every promise. A hard seek or close settles a waiting read at
+ *   once, even when the source ignores the signal.
  *
  * Private to the package.
  *
@@ -103,7 +106,10 @@ export class Prefetcher {
   #history: number[] = [];
   #streak = 0;
   #lastReadEnd = -1;
+  /** The error reads raise until a seek: set when a read met a failure. */
   #error: { error: unknown } | undefined;
+  /** Where the first failed request began: nothing at or past it is fetched. */
+  #failedAt = Infinity;
   #closed: { reason: unknown } | undefined;
   #inFlight = 0;
   #inFlightBytes = 0;
@@ -177,7 +183,10 @@ export class Prefetcher {
         this.#stats.waitMs += performance.now() - waited;
       }
       this.#throwIfUnusable();
-      if (part.error !== undefined) throw part.error;
+      // Only when a read needs bytes that did not come does a request's
+      // failure become the reader's: a failed prefetch further ahead, or
+      // the end of a range that broke off, leaves the reads before it alone.
+      if (part.error !== undefined && part.received < need) throw this.#fail(part.error);
       if (part.dropped || this.#position !== from) {
         throw new Error("Cannot finish the read: the position moved while it waited");
       }
@@ -221,8 +230,9 @@ export class Prefetcher {
       throw new RangeError(`Cannot seek to ${position}: the view is [${this.start}, ${this.end}]`);
     }
     if (this.#closed) throw this.#closedError();
-    if (position === this.#position && this.#error === undefined) return;
-    if (this.#error === undefined && position > this.#position && position < this.#scheduledEnd) {
+    const failed = this.#error !== undefined || this.#failedAt !== Infinity;
+    if (position === this.#position && !failed) return;
+    if (!failed && position > this.#position && position < this.#scheduledEnd) {
       this.#stats.softSeeks++;
       this.#dropBefore(position);
       this.#position = position;
@@ -234,6 +244,7 @@ export class Prefetcher {
     for (const part of this.#parts) this.#drop(part);
     this.#parts = [];
     this.#error = undefined;
+    this.#failedAt = Infinity;
     this.#position = position;
     this.#scheduledEnd = position;
     this.#streak = 0;
@@ -309,6 +320,7 @@ export class Prefetcher {
     const byteCap = this.#maxInFlightBytes ?? Math.max(window, MIN_CHUNK);
     for (const part of this.#parts) {
       if (this.#inFlight >= this.#concurrency) break;
+      if (part.start >= this.#failedAt) break;
       if (part.state !== "queued") continue;
       const size = part.end - part.start;
       if (this.#inFlight > 0 && this.#inFlightBytes + size > byteCap) break;
@@ -373,7 +385,7 @@ export class Prefetcher {
     run().catch((error: unknown) => {
       if (part.dropped) return;
       part.error = error;
-      this.#error ??= { error };
+      this.#failedAt = Math.min(this.#failedAt, part.start);
     }).finally(() => {
       part.state = "settled";
       part.controller = undefined;

@@ -128,6 +128,12 @@ export async function httpSource(
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
           if (end === start) return controller.close();
+          // Checked here too: a body that has all arrived ignores the abort
+          // (Deno), and its pieces must not keep coming after it.
+          if (opts.signal?.aborted) {
+            await body?.cancel();
+            throw opts.signal.reason;
+          }
           if (body === undefined) {
             body = await open(start, end, PIECE_SIZE, opts.signal);
             // Canceled while the request was on its way: let go of the body.

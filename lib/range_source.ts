@@ -74,7 +74,22 @@ export function bytesSource(data: Uint8Array | Blob): RangeSource {
       stream(start, end, options = {}) {
         options.signal?.throwIfAborted();
         checkRange(start, end, data.size);
-        return data.slice(start, end).stream();
+        const reader = data.slice(start, end).stream().getReader();
+        const signal = options.signal;
+        // A Blob's stream knows nothing of the signal: it is checked before
+        // each piece, as the contract asks.
+        return new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (signal?.aborted) {
+              await reader.cancel(signal.reason).catch(() => {});
+              throw signal.reason;
+            }
+            const { done, value } = await reader.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        }, { highWaterMark: 0 });
       },
     };
   }

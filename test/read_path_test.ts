@@ -151,7 +151,8 @@ describe("openReader", () => {
               const n = op.n;
               const got = op.op === "read" ? await reader.read(n) : await reader.readAt(op.to, n);
               const expected = data.subarray(position, Math.min(data.length, position + n));
-              if (position >= data.length && n > 0) expect(got).toBeNull();
+              // At the end a read gives null, even a read of 0 bytes.
+              if (position >= data.length) expect(got).toBeNull();
               else expect(Buffer.from(got!).equals(Buffer.from(expected))).toBe(true);
               position = Math.min(data.length, position + n);
               expect(reader.position).toBe(position);
@@ -207,6 +208,89 @@ describe("openReader", () => {
       await reader.close();
     });
   }
+
+  for (const stream of [false, true]) {
+    it(`leaves the reads before a failed prefetch alone (${stream ? "mid-stream" : "whole range"})`, async () => {
+      const data = randomBytes(8 * MiB);
+      const failedAt: number[] = [];
+      // The first 3 MiB come slowly; anything at or past 3 MiB fails at once,
+      // so the prefetch ahead fails while the reads before it still wait.
+      const slow: RangeSource = {
+        size: data.length,
+        async read(start, end) {
+          if (start >= 3 * MiB) {
+            failedAt.push(start);
+            throw new Error(`injected failure at ${start}`);
+          }
+          await new Promise((r) => setTimeout(r, 30));
+          return data.slice(start, end);
+        },
+      };
+      if (stream) {
+        slow.stream = (start, end) =>
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              controller.enqueue(await slow.read(start, end));
+              controller.close();
+            },
+          }, { highWaterMark: 0 });
+      }
+      const reader = openReader(slow, { concurrency: 4 });
+      for (let i = 0; i < 3; i++) {
+        const bytes = await reader.read(MiB);
+        expect(Buffer.from(bytes!).equals(Buffer.from(data.subarray(i * MiB, (i + 1) * MiB))))
+          .toBe(true);
+      }
+      expect(failedAt.length).toBeGreaterThan(0);
+      await expect(reader.read(MiB)).rejects.toThrow(/injected failure at 3145728/);
+      await expect(reader.read(1)).rejects.toThrow(/injected failure/);
+      await reader.close();
+    });
+  }
+
+  it("hands over the bytes a broken-off range delivered before raising its error", async () => {
+    const data = randomBytes(32 * MiB);
+    let brokenAt = -1;
+    // Streams 1 MiB pieces; the first range longer than 1 MiB breaks off
+    // after its first piece.
+    const source: RangeSource = {
+      size: data.length,
+      read: () => Promise.reject(new Error("read() must not be used when stream() exists")),
+      stream: (start, end) => {
+        let at = start;
+        return new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (at > start && end - start > MiB && (brokenAt < 0 || brokenAt === start)) {
+              brokenAt = start;
+              throw new Error(`injected break at ${at}`);
+            }
+            if (at >= end) return controller.close();
+            const n = Math.min(end - at, MiB);
+            controller.enqueue(data.slice(at, at + n));
+            at += n;
+          },
+        }, { highWaterMark: 0 });
+      },
+    };
+    const reader = openReader(source, { concurrency: 1 });
+    let error: unknown;
+    for (;;) {
+      const from = reader.position;
+      try {
+        const bytes = await reader.read(MiB);
+        expect(Buffer.from(bytes!).equals(Buffer.from(data.subarray(from, from + MiB)))).toBe(true);
+        // A slow consumer: the range ahead has broken off before it is read.
+        await new Promise((r) => setTimeout(r, 5));
+      } catch (e) {
+        error = e;
+        break;
+      }
+    }
+    expect(brokenAt).toBeGreaterThan(0);
+    expect(reader.position).toBe(brokenAt + MiB);
+    expect(String(error)).toMatch(/injected break/);
+    await reader.close();
+  });
 
   it("hands a read its bytes as they arrive, before the rest of its range", async () => {
     const data = randomBytes(64 * MiB);
@@ -350,9 +434,11 @@ describe("openReader", () => {
     const data = randomBytes(100_000);
     const reader = openReader(bytesSource(data), { start: 1000, end: 5000 });
     expect(reader.size).toBe(4000);
+    expect((await reader.read(0))!.length).toBe(0);
     expect(Buffer.from((await reader.read(10_000))!).equals(Buffer.from(data.subarray(1000, 5000))))
       .toBe(true);
     expect(await reader.read(1)).toBeNull();
+    expect(await reader.read(0)).toBeNull();
   });
 });
 
@@ -427,6 +513,29 @@ describe("sources", () => {
     await expect(drained).rejects.toThrow();
     for (let i = 0; i < 100 && server.open() > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(server.open()).toBe(0);
+  });
+
+  it("httpSource ends a streamed range at its signal even when the body has all arrived", async () => {
+    const data = randomBytes(3 * MiB);
+    // A fetch whose answers arrive whole at once and ignore the signal, as a
+    // finished body does (Deno does not error a body that has all arrived).
+    const fetch = (_url: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const headers = { etag: '"v1"', "content-length": String(data.length) };
+      if (init?.method === "HEAD") return Promise.resolve(new Response(null, { headers }));
+      const [, a, b] = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range")!)!;
+      return Promise.resolve(
+        new Response(data.slice(Number(a), Number(b) + 1), {
+          status: 206,
+          headers: { etag: '"v1"', "content-range": `bytes ${a}-${b}/${data.length}` },
+        }),
+      );
+    };
+    const source = await httpSource("http://127.0.0.1:1/object", { fetch });
+    const controller = new AbortController();
+    const reader = source.stream!(0, data.length, { signal: controller.signal }).getReader();
+    expect((await reader.read()).value!.length).toBe(MiB);
+    controller.abort(new Error("enough"));
+    await expect(reader.read()).rejects.toThrow("enough");
   });
 
   it("httpSource rejects a ranged body longer or shorter than its Content-Range", async () => {
@@ -554,5 +663,30 @@ describe("sources", () => {
     } finally {
       await dir.cleanup();
     }
+  });
+
+  it("bytesSource reads and streams a Blob, and its signal ends a streamed range", async () => {
+    const data = randomBytes(3 * MiB + 7);
+    const source = bytesSource(new Blob([data]));
+    expect(source.size).toBe(data.length);
+    expect(Buffer.from(await source.read(10, 20)).equals(Buffer.from(data.subarray(10, 20)))).toBe(
+      true,
+    );
+    const streamed = Buffer.from(await collect(source.stream!(5, data.length)));
+    expect(streamed.equals(Buffer.from(data.subarray(5)))).toBe(true);
+    const controller = new AbortController();
+    const reader = source.stream!(0, data.length, { signal: controller.signal }).getReader();
+    expect((await reader.read()).done).toBe(false);
+    controller.abort(new Error("enough"));
+    await expect(reader.read()).rejects.toThrow("enough");
+    controller.abort();
+    await expect(source.read(0, 1, { signal: controller.signal })).rejects.toThrow("enough");
+    const all = openReader(source, { concurrency: 3 });
+    expect(
+      Buffer.from((await all.readAt(MiB - 3, 2 * MiB))!).equals(
+        Buffer.from(data.subarray(MiB - 3, 3 * MiB - 3)),
+      ),
+    ).toBe(true);
+    await all.close();
   });
 });
