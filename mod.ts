@@ -1,42 +1,120 @@
 /**
  * Stowage stores byte streams as content-addressed blocks and streams them
- * back, on Web Streams, in Deno and Node alike.
+ * back, on Web Streams, in Deno and Node alike. Bytes are cut into blocks (64
+ * MiB by default), each named by its digest and size (a _locator_), and a
+ * {@linkcode Manifest} in Arvados Keep's text format lists the blocks of each
+ * file.
  *
- * @example Round trip through the embedded file store
- * ```ts ignore
- * import { FileStore, getStream, putStream } from "stowage";
+ * One pipeline per direction, both on {@linkcode BlockClient}:
+ * `client.writable()` is the `WritableStream` that cuts, hashes and stores
+ * blocks on one store or replicated over several; `client.readable(manifest)`
+ * is the `ReadableStream` that reads them back through a prefetcher and a
+ * block cache. Other entry points: `stowage/s3` (S3 buckets as stores),
+ * `stowage/server` (the Keep-compatible block server), `stowage/crawl` (the
+ * store walker).
  *
- * const store = new FileStore("/tmp/stowage-demo");
- * const { manifest } = await putStream(store, ReadableStream.from([new TextEncoder().encode("hello")]));
- * console.log(await new Response(getStream(store, manifest)).text()); // hello
+ * @example A round trip through a store
+ * ```ts
+ * import { BlockClient, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const client = new BlockClient({ services: [new MemoryStore()] });
+ * const sink = client.writable({ name: "hello.txt" });
+ * await ReadableStream.from([new TextEncoder().encode("hello")]).pipeTo(sink);
+ * const { manifest } = await sink.result;
+ * assert.equal(manifest.toText(), ". 5d41402abc4b2a76b9719d911017c592+5 0:5:hello.txt\n");
+ * assert.equal(await new Response(client.readable(manifest)).text(), "hello");
  * ```
  *
  * @module
  */
-export * from "./lib/errors.ts";
-export * from "./lib/digest.ts";
-export * from "./lib/locator.ts";
-export * from "./lib/fixed_chunk_stream.ts";
-export * from "./lib/block_hash_stream.ts";
-export * from "./lib/manifest.ts";
-export * from "./lib/block_store.ts";
-export * from "./lib/memory_store.ts";
-export * from "./lib/file_store.ts";
-export * from "./lib/put_stream.ts";
-export * from "./lib/get_stream.ts";
-export * from "./lib/permission.ts";
-export * from "./lib/block_handler.ts";
-export * from "./lib/serve.ts";
-export * from "./lib/retry.ts";
-export * from "./lib/rendezvous.ts";
-export * from "./lib/keep_service.ts";
-export * from "./lib/s3_store.ts";
-export * from "./lib/block_client.ts";
-export * from "./lib/block_write_stream.ts";
-export * from "./lib/crawler.ts";
-export * from "./lib/crawler_tasks.ts";
-export * from "./lib/range_source.ts";
-export * from "./lib/http_source.ts";
-export * from "./lib/open_reader.ts";
-export * from "./lib/open_readable.ts";
-export * from "./lib/block_cache.ts";
+
+// The model: errors, digests, locators, manifests, the store contracts.
+export {
+  AuthError,
+  BlockCorruptError,
+  BlockNotFoundError,
+  BlockReadError,
+  DeadlineError,
+  InsufficientReplicasError,
+  LocatorError,
+  ManifestError,
+  RangeNotSupportedError,
+  ServiceError,
+  type ServiceOutcome,
+  SourceChangedError,
+  StoreError,
+  StoreFullError,
+  StowageError,
+} from "./lib/model/errors.ts";
+export { createHasher, digest, type DigestAlgorithm, type Hasher } from "./lib/model/digest.ts";
+export {
+  formatLocator,
+  isEmptyBlock,
+  type Locator,
+  type LocatorPermission,
+  parseLocator,
+} from "./lib/model/locator.ts";
+export {
+  Manifest,
+  type ManifestFile,
+  type ManifestJSON,
+  type Segment,
+} from "./lib/model/manifest.ts";
+export {
+  type BlockInfo,
+  type BlockStore,
+  type ByteRange,
+  DEFAULT_BLOCK_SIZE,
+  type GetOptions,
+  type ListOptions,
+  type PutOptions,
+  type PutResult,
+} from "./lib/model/block_store.ts";
+export type {
+  BlockPutter,
+  ReplicatedPutOptions,
+  ReplicatedPutResult,
+} from "./lib/model/block_putter.ts";
+export type { RetryOptions } from "./lib/model/retry.ts";
+
+// Stores.
+export { MemoryStore, type MemoryStoreOptions } from "./lib/store/memory_store.ts";
+export { defaultStoreDir, FileStore, type FileStoreOptions } from "./lib/store/file_store.ts";
+export {
+  KeepService,
+  type KeepServiceOptions,
+  type ServiceTimeouts,
+} from "./lib/store/keep_service.ts";
+export { storeFromUrl, type StoreFromUrlOptions } from "./lib/store/store_from_url.ts";
+
+// The write side.
+export { FixedChunkStream, type FixedChunkStreamOptions } from "./lib/write/fixed_chunk_stream.ts";
+export {
+  BlockWriteStream,
+  type BlockWriteStreamOptions,
+  type WriteProgress,
+  type WriteResult,
+} from "./lib/write/block_write_stream.ts";
+
+// The read side.
+export type { RangeSource } from "./lib/read/range_source.ts";
+export { bytesSource } from "./lib/read/bytes_source.ts";
+export { fileSource } from "./lib/read/file_source.ts";
+export { type HttpSource, httpSource, type HttpSourceOptions } from "./lib/read/http_source.ts";
+export type { ReadOptions, ReadStats } from "./lib/read/read_options.ts";
+export { openReader, type Reader } from "./lib/read/open_reader.ts";
+export { openReadable, type ReadableOptions } from "./lib/read/open_readable.ts";
+export {
+  BlockCache,
+  type BlockCacheOptions,
+  type BlockCacheStats,
+  type DiskCacheOptions,
+} from "./lib/read/block_cache.ts";
+
+// The client: both pipelines over one store or many.
+export {
+  BlockClient,
+  type BlockClientOptions,
+  type BlockClientStats,
+} from "./lib/client/block_client.ts";

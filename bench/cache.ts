@@ -14,16 +14,15 @@ import { join } from "node:path";
 import {
   BlockCache,
   BlockClient,
-  createBlockHandler,
   fileSource,
   FileStore,
   type Manifest,
-  manifestSource,
   openReader,
   type RangeSource,
   type Reader,
-  serve,
 } from "../mod.ts";
+import { createBlockHandler, serve } from "../lib/server/mod.ts";
+import { manifestSource } from "../lib/read/manifest_source.ts";
 import { arg, mib, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
@@ -54,7 +53,7 @@ if (role === "server") {
     const localFile = join(root, "local.bin");
     await writeFile(localFile, data);
     const writer = new BlockClient({ services: urls, copies: 2, cache: false });
-    const sink = writer.writable({ blockSize, concurrency: 2 });
+    const sink = writer.writable({ blockSize, blocksInFlight: 2 });
     await new Blob([data]).stream().pipeTo(sink);
     const { manifest } = await sink.result;
 
@@ -71,7 +70,8 @@ if (role === "server") {
       if (n !== total) throw new Error(`read ${n} bytes, expected ${total}`);
       return total / seconds;
     };
-    const readAll = (source: RangeSource) => timeReader(openReader(source, { concurrency: 4 }));
+    const readAll = (source: RangeSource) =>
+      timeReader(openReader(source, { maxRangeRequests: 4 }));
     const manifestReader = (client: BlockClient, m: Manifest) => readAll(manifestSource(client, m));
 
     const bare = new BlockClient({ services: urls, cache: false, prefetchBlocks: 0 });
@@ -80,7 +80,7 @@ if (role === "server") {
 
     const cache = new BlockCache({ maxBytes: total + 4 * blockSize, maxSlots: 512 });
     const client = new BlockClient({ services: urls, cache });
-    const timeOpen = () => timeReader(client.open(manifest, { concurrency: 4 }));
+    const timeOpen = () => timeReader(client.open(manifest, { maxRangeRequests: 4 }));
     const firstPass = await timeOpen();
     console.log(`first pass (cache+prefetch): ${mib(firstPass)}/s  ${JSON.stringify(cache.stats)}`);
     const secondPass = await timeOpen();

@@ -29,7 +29,7 @@ if (role === "reader") {
       return n;
     }
     : async () => {
-      const reader = openReader(await httpSource(url), { concurrency: 4 });
+      const reader = openReader(await httpSource(url), { maxRangeRequests: 4 });
       let n = 0;
       for (;;) {
         const chunk = await reader.read(MiB);
@@ -139,7 +139,7 @@ if (role === "reader") {
       });
       let stats;
       rates.stowage = await time("stowage openReader, concurrency 4", async () => {
-        const reader = openReader(await httpSource(url), { concurrency: 4 });
+        const reader = openReader(await httpSource(url), { maxRangeRequests: 4 });
         let n = 0;
         for (;;) {
           const chunk = await reader.read(MiB);
@@ -151,7 +151,7 @@ if (role === "reader") {
         return n;
       });
       console.log(`  stats: ${JSON.stringify(stats)}`);
-      const random = openReader(await httpSource(url), { concurrency: 4 });
+      const random = openReader(await httpSource(url), { maxRangeRequests: 4 });
       for (let i = 0; i < randomReads; i++) {
         await random.readAt(Math.floor(Math.random() * (total - 65536)), 65536);
       }

@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { BlockClient, S3Store } from "../mod.ts";
+import { BlockClient } from "../mod.ts";
+import { S3Store } from "../lib/store/s3_store.ts";
 import { arg, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
 const MiB = 1024 ** 2;
@@ -34,7 +35,7 @@ const server = {
 async function uploadWithStowage(bucket: string): Promise<void> {
   const store = new S3Store({ ...server, bucket, prefix: `run-${Date.now()}` });
   const client = new BlockClient({ services: [store], copies: 1, cache: false });
-  const sink = client.writable({ blockSize: 8 * MiB, concurrency: 4 });
+  const sink = client.writable({ blockSize: 8 * MiB, blocksInFlight: 4 });
   await stampedSource(total).pipeTo(sink);
   await sink.result;
 }

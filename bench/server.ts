@@ -18,7 +18,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { pipeline } from "node:stream/promises";
-import { createBlockHandler, FileStore, serve } from "../mod.ts";
+import { createBlockHandler, serve } from "../lib/server/mod.ts";
+import { FileStore } from "../mod.ts";
 import { arg, percentile, runtime } from "./_utils.ts";
 
 const role = arg("role", "driver");

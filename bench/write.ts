@@ -90,7 +90,7 @@ async function intoServers(total: number): Promise<{ rate: number; rss: number }
   try {
     const client = new BlockClient({ services: servers.map((s) => s.url), copies: 2 });
     const result = await timed(async () => {
-      const sink = client.writable({ blockSize, concurrency: 4 });
+      const sink = client.writable({ blockSize, blocksInFlight: 4 });
       await source(total).pipeTo(sink);
       await sink.result;
     });

@@ -6,7 +6,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { countBlocks, Crawler, FileStore, verifyBlocks } from "../mod.ts";
+import { countTask, Crawler, verifyTask } from "../lib/crawl/mod.ts";
+import { FileStore } from "../mod.ts";
 
 const root = await mkdtemp(join(tmpdir(), "stowage-crawl-"));
 try {
@@ -17,11 +18,11 @@ try {
   }
   await writeFile(store.pathOf(locators[7]!), "bit rot");
 
-  const counter = new Crawler(store, countBlocks(), { allowedCpuFraction: 1 });
+  const counter = new Crawler(store, countTask(), { allowedCpuFraction: 1 });
   await counter.runCycle();
   console.log(`counted ${counter.state.task.lastTotal} blocks`);
 
-  const scrubber = new Crawler(store, verifyBlocks(), {
+  const scrubber = new Crawler(store, verifyTask(), {
     statePath: join(root, "verify-state.json"), // resumable after a restart
     allowedCpuFraction: 0.5, // work at most half the time
   });

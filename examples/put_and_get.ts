@@ -7,24 +7,22 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileStore, getStream, Manifest, putStream } from "../mod.ts";
+import { BlockClient, FileStore, Manifest } from "../mod.ts";
 
 const root = await mkdtemp(join(tmpdir(), "stowage-example-"));
 try {
-  const store = new FileStore(root);
+  // One local store: one copy of each block.
+  const client = new BlockClient({ services: [new FileStore(root)] });
   const text = "Stowage stores byte streams as content-addressed blocks.\n".repeat(1000);
-  const source = new Blob([text]).stream();
-
-  const { manifest, blocks, bytes } = await putStream(store, source, {
-    blockSize: 16 * 1024,
-    name: "notes.txt",
-  });
+  const sink = client.writable({ blockSize: 16 * 1024, name: "notes.txt" });
+  await new Blob([text]).stream().pipeTo(sink);
+  const { manifest, blocks, bytes } = await sink.result;
   console.log(`stored ${bytes} bytes in ${blocks} blocks`);
   console.log(manifest.toText());
 
   // The manifest is plain text (or JSON): keep it anywhere, parse it later.
   const again = Manifest.parse(manifest.toText());
-  const back = await new Response(getStream(store, again)).text();
+  const back = await new Response(client.readable(again)).text();
   if (back !== text) throw new Error("round trip failed");
   console.log("read back", back.length, "characters, identical");
 } finally {

@@ -23,7 +23,7 @@ await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/object`;
 
 try {
-  const reader = openReader(await httpSource(url), { concurrency: 4 });
+  const reader = openReader(await httpSource(url), { maxRangeRequests: 4 });
   for (let i = 0; i < 8; i++) await reader.read(1024 * 1024); // sequential: the window grows
   reader.seek(reader.position + 2 * 1024 * 1024); // forward, inside the window: soft
   await reader.read(1024 * 1024);

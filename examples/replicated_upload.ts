@@ -7,14 +7,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  BlockClient,
-  createBlockHandler,
-  FileStore,
-  getStream,
-  serve,
-  type Server,
-} from "../mod.ts";
+import { BlockClient, FileStore } from "../mod.ts";
+import { createBlockHandler, serve, type Server } from "../lib/server/mod.ts";
 
 const root = await mkdtemp(join(tmpdir(), "stowage-replicas-"));
 const servers: Server[] = [];
@@ -29,7 +23,7 @@ try {
     token: "s3cret",
   });
 
-  const sink = client.writable({ blockSize: 256 * 1024, concurrency: 4, name: "data.bin" });
+  const sink = client.writable({ blockSize: 256 * 1024, blocksInFlight: 4, name: "data.bin" });
   sink.addEventListener("progress", (event) => {
     const { blocksDone, bytesUploaded } = (event as CustomEvent).detail;
     if (blocksDone % 4 === 0) console.log(`${blocksDone} blocks, ${bytesUploaded} bytes stored`);
@@ -43,7 +37,7 @@ try {
 
   // One server goes away: every block still has a replica elsewhere.
   await servers[0]!.close();
-  const back = new Uint8Array(await new Response(getStream(client, manifest)).arrayBuffer());
+  const back = new Uint8Array(await new Response(client.readable(manifest)).arrayBuffer());
   if (back.length !== data.length || back.some((b, i) => b !== data[i])) {
     throw new Error("round trip failed");
   }

@@ -8,7 +8,8 @@
  * `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`.
  */
 import process from "node:process";
-import { BlockClient, S3Store } from "../mod.ts";
+import { BlockClient } from "../mod.ts";
+import { S3Store } from "../lib/store/s3_store.ts";
 
 const env = process.env;
 const options = {

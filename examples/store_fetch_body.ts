@@ -7,7 +7,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { getStream, MemoryStore, putStream } from "../mod.ts";
+import { BlockClient, MemoryStore } from "../mod.ts";
 
 const payload = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
 const server = createServer((_req, res) => res.end(payload));
@@ -15,16 +15,14 @@ await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 const { port } = server.address() as AddressInfo;
 
 try {
-  const store = new MemoryStore();
-  const response = await fetch(`http://127.0.0.1:${port}/download`);
-  const { manifest } = await putStream(store, response.body!, {
-    blockSize: 1024 * 1024,
-    name: "download.bin",
-  });
+  const client = new BlockClient({ services: [new MemoryStore()] });
+  const sink = client.writable({ blockSize: 1024 * 1024, name: "download.bin" });
+  await (await fetch(`http://127.0.0.1:${port}/download`)).body!.pipeTo(sink);
+  const { manifest } = await sink.result;
   console.log(manifest.toText());
 
   // Serve it back: a ReadableStream is a valid Response body.
-  const served = new Response(getStream(store, manifest));
+  const served = new Response(client.readable(manifest));
   const bytes = new Uint8Array(await served.arrayBuffer());
   if (bytes.length !== payload.length || bytes.some((b, i) => b !== payload[i])) {
     throw new Error("round trip failed");

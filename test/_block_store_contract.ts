@@ -1,11 +1,7 @@
 // The BlockStore contract: every implementation must pass it.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  BlockCorruptError,
-  BlockNotFoundError,
-  type BlockStore,
-  EMPTY_BLOCK_LOCATOR,
-} from "../mod.ts";
+import { BlockCorruptError, BlockNotFoundError, type BlockStore } from "../mod.ts";
+import { EMPTY_BLOCK_LOCATOR } from "../lib/model/locator.ts";
 import { arrayFrom, randomBytes } from "./_utils.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -39,7 +35,7 @@ export function blockStoreContract(
     });
 
     it("stores SHA-256 blocks on request", async () => {
-      const { locator } = await store.put(enc("foo"), { digest: "sha256" });
+      const { locator } = await store.put(enc("foo"), { algorithm: "sha256" });
       expect(locator).toBe("2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae+3");
       expect(await store.get(locator)).toEqual(enc("foo"));
     });

@@ -7,10 +7,10 @@
 import {
   type BlockHandlerOptions,
   createBlockHandler,
-  MemoryStore,
   serve,
   type Server,
-} from "../mod.ts";
+} from "../lib/server/mod.ts";
+import { MemoryStore } from "../mod.ts";
 
 /** Returns a response to short-circuit the real handler, or undefined to pass through. */
 export type Fault = (

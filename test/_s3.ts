@@ -1,7 +1,7 @@
 // The S3 server the tests use (started by test/_s3_global_setup.ts), and fresh
 // buckets on it.
 import { inject } from "vitest";
-import { S3Store, type S3StoreOptions } from "../mod.ts";
+import { S3Store, type S3StoreOptions } from "../lib/store/s3_store.ts";
 import { arrayFrom, runtime } from "./_utils.ts";
 
 /** The server's endpoint and credentials; throws the reason it is not running. */

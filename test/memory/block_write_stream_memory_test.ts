@@ -44,7 +44,7 @@ describe("BlockWriteStream memory", () => {
     })();
     try {
       const client = new BlockClient({ services: urls, retry: fast });
-      const sink = client.writable({ blockSize: 8 * MiB, concurrency: 4 });
+      const sink = client.writable({ blockSize: 8 * MiB, blocksInFlight: 4 });
       await generatedStream(2048 * MiB, 11, MiB).stream.pipeTo(sink);
       const result = await sink.result;
       expect(result.blocks).toBe(256);

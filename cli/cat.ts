@@ -1,0 +1,79 @@
+/**
+ * `stowage cat <url|manifest|->`: streams an HTTP object (by Range requests,
+ * prefetching) or a manifest's bytes (the one read path, with block prefetch
+ * and the cache) to stdout, optionally only bytes [start, end).
+ *
+ * @module
+ */
+import { httpSource } from "../lib/read/http_source.ts";
+import { openReadable } from "../lib/read/open_readable.ts";
+import { type Command, stringValue, UsageError } from "./_command.ts";
+import { chooseFile, integer, makeClient, readManifest, SERVICE_OPTIONS } from "./_shared.ts";
+
+/** See the module doc. */
+export const cat: Command = {
+  name: "cat",
+  args: "<url|manifest|->",
+  summary: "Stream an HTTP object (by ranges, prefetching) or a manifest's bytes",
+  options: {
+    start: { type: "string", value: "N", help: "first byte (default 0)" },
+    end: { type: "string", value: "N", help: "one past the last byte (default the size)" },
+    file: { type: "string", value: "NAME", help: "the file, when the manifest holds several" },
+    "range-requests": {
+      type: "string",
+      value: "N",
+      help: "range requests (or block reads) in flight at most (default 4)",
+    },
+    ...SERVICE_OPTIONS,
+  },
+  async run({ args, values, io }) {
+    if (args.length !== 1) {
+      throw new UsageError(
+        "cat needs one input: an http(s) URL, a manifest file, or - for stdin",
+        cat,
+      );
+    }
+    const input = args[0]!;
+    const startText = stringValue(values, "start");
+    const endText = stringValue(values, "end");
+    const start = startText === undefined
+      ? 0
+      : integer(startText, "--start", 0, Number.MAX_SAFE_INTEGER);
+    const requestsText = stringValue(values, "range-requests");
+    const maxRangeRequests = requestsText === undefined
+      ? 4
+      : integer(requestsText, "--range-requests", 1, 64);
+    const view = (size: number): { start: number; end: number } => {
+      const end = endText === undefined
+        ? size
+        : integer(endText, "--end", 0, Number.MAX_SAFE_INTEGER);
+      if (start > end || end > size) {
+        throw new UsageError(
+          `--start ${start} and --end ${end} must satisfy start <= end <= ${size}`,
+        );
+      }
+      return { start, end };
+    };
+    let body: ReadableStream<Uint8Array>;
+    if (/^https?:\/\//i.test(input)) {
+      const token = stringValue(values, "token") ?? io.env?.STOWAGE_TOKEN;
+      const source = await httpSource(
+        input,
+        token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } },
+      );
+      body = openReadable(source, { ...view(source.size), maxRangeRequests });
+    } else {
+      const manifest = await readManifest(input, io);
+      const file = chooseFile(manifest, values);
+      const size = manifest.files.find((f) => f.name === file)?.size ?? 0;
+      const { client } = makeClient(values, io, { cache: true });
+      body = client.readable(manifest, {
+        ...(file === undefined ? {} : { file }),
+        ...view(size),
+        maxRangeRequests,
+      });
+    }
+    await body.pipeTo(io.stdout());
+    return 0;
+  },
+};

@@ -1,0 +1,94 @@
+/**
+ * `stowage serve`: the local store as a Keep-compatible block server, with
+ * tokens, permission signatures, and an optional background scrub. Ends
+ * gracefully on SIGINT/SIGTERM, finishing the requests in flight.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { Crawler, type CrawlerTask } from "../lib/crawl/crawler.ts";
+import { verifyTask } from "../lib/crawl/crawler_tasks.ts";
+import { type BlockHandlerOptions, createBlockHandler } from "../lib/server/block_handler.ts";
+import { serve as serveHandler } from "../lib/server/serve.ts";
+import { type Command, flagValue, listValue, stringValue, UsageError } from "./_command.ts";
+import { integer, localStore, readText, writeText } from "./_shared.ts";
+
+/** See the module doc. */
+export const serve: Command = {
+  name: "serve",
+  args: "",
+  summary: "Serve the local store as a Keep-compatible block service",
+  interrupts: true,
+  options: {
+    port: { type: "string", value: "P", help: "port (default 25107; 0 picks a free one)" },
+    host: { type: "string", value: "H", help: "address to listen on (default 127.0.0.1)" },
+    token: {
+      type: "string",
+      multiple: true,
+      value: "T",
+      help: "token allowed to write (default: anyone)",
+    },
+    "admin-token": { type: "string", value: "T", help: "token for /index and DELETE" },
+    "signing-key-file": {
+      type: "string",
+      value: "F",
+      help: "sign locators and require signatures on reads",
+    },
+    "signature-ttl": {
+      type: "string",
+      value: "S",
+      help: "signature lifetime in seconds (default 1209600)",
+    },
+    "read-only": { type: "boolean", help: "refuse writes" },
+    crawl: { type: "string", value: "verify", help: "scrub the store in the background" },
+  },
+  async run({ args, values, io, interrupted }) {
+    if (args.length > 0) throw new UsageError("serve takes no arguments", serve);
+    const store = localStore(values);
+    const port = integer(stringValue(values, "port") ?? "25107", "--port", 0, 65535);
+    const options: BlockHandlerOptions = {
+      store,
+      tokens: listValue(values, "token"),
+      readOnly: flagValue(values, "read-only"),
+      log: (entry) => io.stderr(`${JSON.stringify(entry)}\n`),
+    };
+    const adminToken = stringValue(values, "admin-token");
+    if (adminToken !== undefined) options.adminToken = adminToken;
+    const keyFile = stringValue(values, "signing-key-file");
+    if (keyFile !== undefined) {
+      options.signingKey = (await readText(keyFile)).trim();
+      if (options.signingKey.length === 0) {
+        throw new UsageError(`the signing key file '${keyFile}' is empty`, serve);
+      }
+    }
+    const ttl = stringValue(values, "signature-ttl");
+    if (ttl !== undefined) options.signatureTtl = integer(ttl, "--signature-ttl", 1, 2 ** 31);
+    const crawl = stringValue(values, "crawl");
+    if (crawl !== undefined && crawl !== "verify") {
+      throw new UsageError(`serve --crawl takes 'verify', not '${crawl}'`, serve);
+    }
+    await store.open();
+    const crawler = crawl === undefined ? undefined : new Crawler(
+      store,
+      verifyTask() as CrawlerTask<unknown>,
+      { statePath: join(store.root, ".crawl-verify.json"), slowStart: 300_000 },
+    );
+    const server = await serveHandler(createBlockHandler(options), {
+      port,
+      hostname: stringValue(values, "host") ?? "127.0.0.1",
+    });
+    const closed = new Promise<void>((resolve) => {
+      const onInterrupt = (): void => {
+        io.stderr("stowage: shutting down (finishing requests in flight)\n");
+        server.close().then(resolve, resolve);
+      };
+      if (interrupted.aborted) onInterrupt();
+      else interrupted.addEventListener("abort", onInterrupt, { once: true });
+    });
+    await writeText(io, `stowage: serving ${store.root} on ${server.url}\n`);
+    crawler?.start();
+    await closed;
+    await crawler?.stop();
+    return 0;
+  },
+};

@@ -1,0 +1,215 @@
+/**
+ * The crawler's built-in tasks: count blocks, verify them (scrub), and expire
+ * them (cache aging within a byte budget).
+ *
+ * @example Scrubbing a store once
+ * ```ts ignore
+ * import { Crawler, FileStore, verifyTask } from "stowage";
+ *
+ * const store = new FileStore("/srv/blocks");
+ * const crawler = new Crawler(store, verifyTask({ quarantineDir: "/srv/quarantine" }), { allowedCpuFraction: 0.5 });
+ * await crawler.runCycle();
+ * console.log(crawler.state.task.corrupt); // blocks moved to quarantine
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { BlockInfo } from "../model/block_store.ts";
+import type { CrawlContext, CrawlerTask } from "./crawler.ts";
+import { BlockCorruptError, BlockNotFoundError } from "../model/errors.ts";
+import { FileStore } from "../store/file_store.ts";
+import { fs } from "../platform/_fs.ts";
+
+/** State of {@linkcode countTask}. */
+export interface CountState {
+  /** Blocks per prefix in the cycle under way. */
+  current: Record<string, number>;
+  /** Bytes in the cycle under way. */
+  currentBytes: number;
+  /** Blocks counted in the last finished cycle. */
+  lastTotal: number | null;
+  /** Bytes counted in the last finished cycle. */
+  lastBytes: number | null;
+  /** Block ids from the first prefixes that have blocks (a sample). */
+  sample: string[];
+}
+
+/**
+ * Counts blocks per prefix and in total, keeping a sample of block ids.
+ *
+ * @param options `sampleSize`: how many ids to keep. @default {10}
+ * @returns The task.
+ */
+export function countTask(options: { sampleSize?: number } = {}): CrawlerTask<CountState> {
+  const sampleSize = options.sampleSize ?? 10;
+  return {
+    name: "count",
+    initialState: () => ({
+      current: {},
+      currentBytes: 0,
+      lastTotal: null,
+      lastBytes: null,
+      sample: [],
+    }),
+    startedCycle(ctx) {
+      ctx.state.current = {};
+      ctx.state.currentBytes = 0;
+      ctx.state.sample = [];
+    },
+    processPrefix(ctx, prefix, blocks) {
+      if (blocks.length > 0) ctx.state.current[prefix] = blocks.length;
+      for (const b of blocks) {
+        ctx.state.currentBytes += b.size;
+        if (ctx.state.sample.length < sampleSize) ctx.state.sample.push(b.locator);
+      }
+    },
+    finishedCycle(ctx) {
+      ctx.state.lastTotal = Object.values(ctx.state.current).reduce((a, b) => a + b, 0);
+      ctx.state.lastBytes = ctx.state.currentBytes;
+    },
+  };
+}
+
+/** State of {@linkcode verifyTask}. */
+export interface VerifyState {
+  /** Blocks checked in the cycle under way. */
+  checked: number;
+  /** Blocks that failed, with where they went. */
+  corrupt: { locator: string; reason: string; quarantined: string | null; cycle: number }[];
+  /** Blocks checked in the last finished cycle. */
+  lastChecked: number | null;
+}
+
+/**
+ * Re-hashes every block; corrupt ones are moved to a quarantine folder
+ * (FileStore) or only reported (other stores).
+ *
+ * @param options `quarantineDir`: where corrupt FileStore blocks go. @default {"<root>/quarantine"}
+ * @returns The task.
+ */
+export function verifyTask(options: { quarantineDir?: string } = {}): CrawlerTask<VerifyState> {
+  return {
+    name: "verify",
+    initialState: () => ({ checked: 0, corrupt: [], lastChecked: null }),
+    startedCycle(ctx) {
+      ctx.state.checked = 0;
+    },
+    async processBlock(ctx, block) {
+      ctx.state.checked++;
+      try {
+        await ctx.store.get(block.locator, { signal: ctx.signal });
+      } catch (error) {
+        if (error instanceof BlockNotFoundError) return; // deleted meanwhile
+        if (!(error instanceof BlockCorruptError)) throw error;
+        ctx.state.corrupt.push({
+          locator: block.locator,
+          reason: error.message,
+          quarantined: await quarantine(ctx, block, options.quarantineDir),
+          cycle: ctx.cycle,
+        });
+      }
+    },
+    finishedCycle(ctx) {
+      ctx.state.lastChecked = ctx.state.checked;
+    },
+  };
+}
+
+async function quarantine(
+  ctx: CrawlContext<unknown>,
+  block: BlockInfo,
+  dir: string | undefined,
+): Promise<string | null> {
+  if (!(ctx.store instanceof FileStore)) return null;
+  const target = dir ?? join(ctx.store.root, "quarantine");
+  await fs.mkdir(target, { recursive: true });
+  const path = join(target, `${block.locator.split("+")[0]}.${ctx.clock.now()}`);
+  await fs.rename(ctx.store.pathOf(block.locator), path);
+  return path;
+}
+
+/** State of {@linkcode expireTask}. */
+export interface ExpireState {
+  /** Blocks seen in the cycle under way: locator, size, last access. */
+  seen: [string, number, number][];
+  /** What the last finished cycle did. */
+  last: {
+    blocks: number;
+    bytes: number;
+    expired: { locator: string; size: number; lastAccess: number }[];
+    keptRecent: number;
+    /** The largest blocks, for an administrator. */
+    bySize: { locator: string; size: number; lastAccess: number }[];
+    /** The least recently used blocks, for an administrator. */
+    byAccess: { locator: string; size: number; lastAccess: number }[];
+  } | null;
+}
+
+/**
+ * Cache aging: at the end of each cycle, while the store holds more than
+ * `maxBytes`, removes the least recently accessed blocks — never one read in
+ * the last `minAge` ms — and reports blocks by size and by last access.
+ *
+ * @param options `maxBytes` budget; `minAge` guard (default 10 min); `reportSize` rows (default 20).
+ * @returns The task.
+ */
+export function expireTask(
+  options: { maxBytes: number; minAge?: number; reportSize?: number },
+): CrawlerTask<ExpireState> {
+  if (!(options.maxBytes >= 0)) {
+    throw new RangeError(
+      `Cannot expire blocks as maxBytes must be >= 0: current value is ${options.maxBytes}`,
+    );
+  }
+  const minAge = options.minAge ?? 10 * 60_000;
+  const reportSize = options.reportSize ?? 20;
+  return {
+    name: "expire",
+    initialState: () => ({ seen: [], last: null }),
+    startedCycle(ctx) {
+      ctx.state.seen = [];
+    },
+    processPrefix(ctx, _prefix, blocks) {
+      for (const b of blocks) {
+        ctx.state.seen.push([b.locator, b.size, Math.max(b.atime ?? 0, b.mtime)]);
+      }
+    },
+    async finishedCycle(ctx) {
+      const rows = ctx.state.seen.map(([locator, size, lastAccess]) => ({
+        locator,
+        size,
+        lastAccess,
+      }));
+      let bytes = rows.reduce((n, r) => n + r.size, 0);
+      const total = bytes;
+      const now = ctx.clock.now();
+      const expired: typeof rows = [];
+      let keptRecent = 0;
+      for (
+        const row of [...rows].sort((a, b) =>
+          a.lastAccess - b.lastAccess || a.locator.localeCompare(b.locator)
+        )
+      ) {
+        if (bytes <= options.maxBytes) break;
+        if (now - row.lastAccess < minAge) {
+          keptRecent++;
+          continue;
+        }
+        if (await ctx.store.delete(row.locator, { signal: ctx.signal })) {
+          expired.push(row);
+          bytes -= row.size;
+        }
+      }
+      ctx.state.last = {
+        blocks: rows.length,
+        bytes: total,
+        expired,
+        keptRecent,
+        bySize: [...rows].sort((a, b) => b.size - a.size).slice(0, reportSize),
+        byAccess: [...rows].sort((a, b) => a.lastAccess - b.lastAccess).slice(0, reportSize),
+      };
+      ctx.state.seen = [];
+    },
+  };
+}

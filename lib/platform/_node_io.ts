@@ -1,0 +1,180 @@
+/**
+ * Byte streams over files, stdin and stdout, for the CLI and benchmarks.
+ * `node:fs` and `node:process` run natively in Node and Deno, so one adapter
+ * serves both. Private to the package.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import { fs } from "./_fs.ts";
+import { Chunker } from "./_chunker.ts";
+
+/** Read size for files: large reads keep syscalls few without holding much memory. */
+const READ_SIZE = 4 * 1024 * 1024;
+
+/** A byte stream of a file's contents, read on demand. */
+export function fileReadable(
+  path: string,
+  readSize: number = READ_SIZE,
+): ReadableStream<Uint8Array> {
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  let position = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        handle = await fs.open(path, "r");
+      },
+      async pull(controller) {
+        const buffer = new Uint8Array(readSize);
+        const { bytesRead } = await handle!.read(buffer, 0, readSize, position);
+        if (bytesRead === 0) {
+          await handle!.close();
+          handle = undefined;
+          controller.close();
+          return;
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === readSize ? buffer : buffer.slice(0, bytesRead));
+      },
+      async cancel() {
+        await handle?.close();
+        handle = undefined;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A sink writing to a file (created or truncated); closes the file on close or abort. */
+export function fileWritable(path: string): WritableStream<Uint8Array> {
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  return new WritableStream<Uint8Array>({
+    async start() {
+      handle = await fs.open(path, "w");
+    },
+    async write(chunk) {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle!.write(chunk, done, chunk.length - done);
+        done += bytesWritten;
+      }
+    },
+    async close() {
+      await handle?.close();
+      handle = undefined;
+    },
+    async abort() {
+      await handle?.close();
+      handle = undefined;
+    },
+  });
+}
+
+/**
+ * A Node `Readable` (a request body, stdin) as a Web byte stream, honouring
+ * backpressure. Written out rather than `Readable.toWeb`, which on Node 20
+ * throws an uncatchable "Controller is already closed" when the peer aborts.
+ */
+export function fromNodeReadable(
+  readable: NodeJS.ReadableStream & {
+    destroy?: (error?: Error) => void;
+    readableEnded?: boolean;
+    complete?: boolean;
+  },
+  options: {
+    highWaterMark?: number;
+    onCancel?: "destroy" | "drain";
+    /**
+     * Coalesce the data into chunks of this many bytes (the last may be
+     * shorter): fewer, larger chunks for a consumer that keeps them.
+     */
+    pieceSize?: number;
+    /** The body's length when known, so the last piece is not over-allocated. */
+    expected?: number;
+  } = {},
+): ReadableStream<Uint8Array> {
+  let settled = false;
+  // Uninitialised: every byte handed on is written first, and zeroing a
+  // megabyte a piece is measurable.
+  const chunker = options.pieceSize === undefined ? undefined : new Chunker(options.pieceSize, {
+    allocate: (size) => {
+      const buffer = Buffer.allocUnsafeSlow(size);
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
+    },
+    ...(options.expected === undefined ? {} : { expected: options.expected }),
+  });
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        readable.on("data", (chunk: Uint8Array) => {
+          if (settled) return;
+          if (chunker === undefined) {
+            controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          } else for (const piece of chunker.push(chunk)) controller.enqueue(piece);
+          if ((controller.desiredSize ?? 1) <= 0) readable.pause();
+        });
+        readable.on("end", () => {
+          if (settled) return;
+          settled = true;
+          const tail = chunker?.flush();
+          if (tail !== undefined) controller.enqueue(tail);
+          controller.close();
+        });
+        readable.on("error", (error: Error) => {
+          if (settled) return;
+          settled = true;
+          controller.error(error);
+        });
+        readable.on("close", () => {
+          if (settled) return;
+          settled = true;
+          controller.error(new Error("the stream closed before it ended"));
+        });
+        readable.pause();
+      },
+      pull() {
+        readable.resume();
+      },
+      cancel() {
+        settled = true;
+        if (options.onCancel === "destroy") readable.destroy?.();
+        else readable.resume();
+      },
+    },
+    { highWaterMark: options.highWaterMark ?? 1 << 20, size: (chunk) => chunk.byteLength },
+  );
+}
+
+/** Standard input as a byte stream. */
+export function stdinReadable(): ReadableStream<Uint8Array> {
+  return fromNodeReadable(process.stdin, { onCancel: "destroy" });
+}
+
+/** Standard output as a byte sink that honours the pipe's backpressure. */
+export function stdoutWritable(): WritableStream<Uint8Array> {
+  const stdout = process.stdout;
+  // A closed pipe (`stowage get m | head`) reports EPIPE as an 'error' event;
+  // without a listener it would crash the process instead of failing the write.
+  let failure: unknown;
+  const onError = (error: unknown): void => {
+    failure ??= error;
+  };
+  return new WritableStream<Uint8Array>({
+    start() {
+      stdout.on("error", onError);
+    },
+    write(chunk) {
+      if (failure !== undefined) return Promise.reject(failure);
+      return new Promise<void>((resolve, reject) => {
+        stdout.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    },
+    close() {
+      stdout.off("error", onError);
+    },
+    abort() {
+      stdout.off("error", onError);
+    },
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * `serve`: runs a Web fetch handler as an HTTP server — `Deno.serve` under
+ * Deno, a thin `node:http` adapter under Node — with graceful shutdown: `close()`
+ * stops accepting, lets in-flight requests finish, then closes idle connections.
+ *
+ * @example Serving the block handler
+ * ```ts ignore
+ * import { createBlockHandler, MemoryStore, serve } from "stowage";
+ *
+ * const server = await serve(createBlockHandler({ store: new MemoryStore() }), { port: 0 });
+ * console.log(server.url); // http://127.0.0.1:<port>/
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fromNodeReadable } from "../platform/_node_io.ts";
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions {
+  /** Port; 0 picks a free one. @default {0} */
+  port?: number;
+  /** Address to listen on. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Closes the server (gracefully) when aborted. */
+  signal?: AbortSignal;
+  /** Force-closes connections still open this long after `close()`, ms. @default {10000} */
+  shutdownTimeout?: number;
+}
+
+/** A running server. */
+export interface Server {
+  /** `http://<host>:<port>/`. */
+  readonly url: string;
+  /** The bound port. */
+  readonly port: number;
+  /** Which adapter serves: `"deno"` (Deno.serve) or `"node"` (node:http). */
+  readonly runtime: "deno" | "node";
+  /** Stops accepting, waits for in-flight requests, closes connections. Idempotent. */
+  close(): Promise<void>;
+  /** `close()`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The slice of Deno's API this adapter uses (typed here so tsc needs no Deno types). */
+interface DenoServeApi {
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { addr: { port: number }; finished: Promise<void>; shutdown(): Promise<void> };
+}
+
+/**
+ * Serves a fetch handler.
+ *
+ * @param handler The fetch handler.
+ * @param options Port, host, signal, shutdown timeout.
+ * @returns The running server, once it listens.
+ */
+export function serve(
+  handler: (request: Request) => Promise<Response> | Response,
+  options: ServeOptions = {},
+): Promise<Server> {
+  const deno = (globalThis as { Deno?: DenoServeApi }).Deno;
+  return deno !== undefined ? serveDeno(deno, handler, options) : serveNode(handler, options);
+}
+
+/** The Server both adapters return: close() runs once; the signal closes it too. */
+function makeServer(
+  url: string,
+  port: number,
+  runtime: "deno" | "node",
+  shutdown: () => Promise<void>,
+  signal: AbortSignal | undefined,
+): Server {
+  let closing: Promise<void> | undefined;
+  const onAbort = (): void => void server.close().catch(() => {});
+  const server: Server = {
+    url,
+    port,
+    runtime,
+    close() {
+      // The caller's signal must not keep this server reachable once it is closed.
+      signal?.removeEventListener("abort", onAbort);
+      closing ??= shutdown();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
+    },
+  };
+  if (signal?.aborted) void server.close().catch(() => {});
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  return server;
+}
+
+async function serveDeno(
+  deno: DenoServeApi,
+  handler: (request: Request) => Promise<Response> | Response,
+  options: ServeOptions,
+): Promise<Server> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  let resolve!: (port: number) => void;
+  const listening = new Promise<number>((r) => (resolve = r));
+  const httpServer = deno.serve(
+    { port: options.port ?? 0, hostname, onListen: ({ port }) => resolve(port) },
+    async (request) => {
+      // Deno aborts request.signal after every response (its legacy
+      // behaviour); the handler should only see aborts from a client that left
+      // before the response was ready.
+      const controller = new AbortController();
+      const onAbort = (): void => controller.abort(request.signal.reason);
+      request.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        return await handler(new Request(request, { signal: controller.signal }));
+      } finally {
+        request.signal.removeEventListener("abort", onAbort);
+      }
+    },
+  );
+  const port = await listening;
+  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "deno", async () => {
+    await httpServer.shutdown();
+    await httpServer.finished;
+  }, options.signal);
+}
+
+async function serveNode(
+  handler: (request: Request) => Promise<Response> | Response,
+  options: ServeOptions,
+): Promise<Server> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const inFlight = new Set<Promise<void>>();
+  const nodeServer = createServer((req, res) => {
+    const task = handleNode(handler, req, res, hostname).catch((error) => {
+      // The adapter itself failed (not the handler, which answers 500 itself).
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.end(`internal error: ${(error as Error)?.message ?? error}\n`);
+      } else {
+        res.destroy();
+      }
+    }).finally(() => inFlight.delete(task));
+    inFlight.add(task);
+  });
+  // Keep-alive sockets idle between requests must not hold up close().
+  nodeServer.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    nodeServer.once("error", reject);
+    nodeServer.listen(options.port ?? 0, hostname, () => {
+      nodeServer.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = nodeServer.address() as AddressInfo;
+  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "node", async () => {
+    const closed = new Promise<void>((resolve) => nodeServer.close(() => resolve()));
+    nodeServer.closeIdleConnections();
+    const timeout = options.shutdownTimeout ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...inFlight]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
+    ]);
+    clearTimeout(timer);
+    nodeServer.closeAllConnections();
+    await closed;
+  }, options.signal);
+}
+
+async function handleNode(
+  handler: (request: Request) => Promise<Response> | Response,
+  req: IncomingMessage,
+  res: ServerResponse,
+  hostname: string,
+): Promise<void> {
+  const controller = new AbortController();
+  // The client went away before the response was complete.
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new Error("the client closed the connection"));
+  });
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const host = req.headers.host ?? `${hostLiteral(hostname)}`;
+  const method = req.method ?? "GET";
+  const hasBody = method !== "GET" && method !== "HEAD";
+  const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  if (hasBody) {
+    init.body = fromNodeReadable(req, { highWaterMark: 256 * 1024 });
+    init.duplex = "half";
+  }
+  let request: Request;
+  try {
+    request = new Request(`http://${host}${req.url ?? "/"}`, init);
+  } catch {
+    res.statusCode = 400;
+    res.end("bad request\n");
+    return;
+  }
+  const response = await handler(request);
+  res.statusCode = response.status;
+  response.headers.forEach((value, name) => res.appendHeader(name, value));
+  if (response.body === null || method === "HEAD") {
+    await response.body?.cancel();
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) throw new Error("the client closed the connection");
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.on("drain", go);
+          res.on("close", go);
+        });
+      }
+    }
+    res.end();
+  } catch (error) {
+    await reader.cancel(error).catch(() => {});
+    res.destroy();
+  } finally {
+    // Drain an unread request body so the connection can be reused.
+    if (hasBody && !req.complete) req.resume();
+  }
+}
+
+function hostLiteral(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}

@@ -1,0 +1,344 @@
+/**
+ * `BlockWriteStream`: the write side of Stowage. A `WritableStream<Uint8Array>`
+ * that cuts the bytes written to it into blocks, hashes each, and stores it
+ * replicated through a `BlockClient`, several blocks in parallel.
+ *
+ * - Backpressure: `write()` resolves only once a block can start uploading
+ *   (fewer than `blocksInFlight` in flight), so memory stays about
+ *   `(blocksInFlight + 1) × blockSize` whatever the stream's length. Hashing a block
+ *   overlaps uploading the ones before it.
+ * - `result` resolves, after `close()`, with the manifest; it rejects with the
+ *   cause when the stream is aborted (`signal`, `writer.abort()`) or a block
+ *   fails for good, and every PUT in flight is cancelled first.
+ * - It is an `EventTarget`: `progress` events carry a {@linkcode WriteProgress}.
+ *
+ * @example Storing a stream in a store, in 4-byte blocks
+ * ```ts
+ * import { BlockClient, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const client = new BlockClient({ services: [new MemoryStore()] });
+ * const sink = client.writable({ blockSize: 4, name: "hello.txt" });
+ * await ReadableStream.from([new TextEncoder().encode("hello world")]).pipeTo(sink);
+ * const { manifest, blocks } = await sink.result;
+ * assert.equal(blocks, 3);
+ * assert.equal(await new Response(client.readable(manifest)).text(), "hello world");
+ * ```
+ *
+ * @module
+ */
+import PQueue from "p-queue";
+import type {
+  BlockPutter,
+  ReplicatedPutOptions,
+  ReplicatedPutResult,
+} from "../model/block_putter.ts";
+import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
+import { digest } from "../model/digest.ts";
+import { Manifest } from "../model/manifest.ts";
+import { Chunker } from "../platform/_chunker.ts";
+import { HashWorker } from "../platform/_hash_worker.ts";
+import { yieldToEventLoop } from "../platform/_yield.ts";
+
+/** Blocks this big or more are hashed on the worker thread. */
+const WORKER_MIN_BLOCK = 1024 * 1024;
+
+/** Options for {@linkcode BlockWriteStream} (`BlockClient.writable`). */
+export interface BlockWriteStreamOptions {
+  /** Bytes per block. @default {67108864} (64 MiB) */
+  blockSize?: number;
+  /** Replicas per block. @default {the client's copies} */
+  copies?: number;
+  /** Storage classes. @default {the client's classes} */
+  classes?: readonly string[];
+  /** Blocks being stored at once (each may have several PUTs in flight). @default {4} */
+  blocksInFlight?: number;
+  /** Aborts the upload: PUTs in flight are cancelled and `result` rejects with the reason. */
+  signal?: AbortSignal;
+  /** Skip blocks that HEAD finds on `copies` services already. @default {false} */
+  skipExisting?: boolean;
+  /** The file's name in the manifest. @default {"stream"} */
+  name?: string;
+}
+
+/** What a finished {@linkcode BlockWriteStream} stored. */
+export interface WriteResult {
+  /** A one-file manifest of the stream (locators signed when services sign them). */
+  manifest: Manifest;
+  /** Bytes written. */
+  bytes: number;
+  /** Blocks stored. */
+  blocks: number;
+  /** Replicas confirmed, per block, in order. */
+  replicas: number[];
+}
+
+/** Progress figures, carried by `progress` events. */
+export interface WriteProgress {
+  /** Bytes written into the stream. */
+  bytesReceived: number;
+  /** Bytes hashed into blocks. */
+  bytesHashed: number;
+  /** Bytes whose blocks are stored (or were found stored). */
+  bytesUploaded: number;
+  /** Blocks stored. */
+  blocksDone: number;
+  /** Blocks skipped because they were already stored (`skipExisting`). */
+  blocksSkipped: number;
+  /** Replicas confirmed, summed over blocks. */
+  replicasConfirmed: number;
+}
+
+/** See the module doc. */
+export class BlockWriteStream extends WritableStream<Uint8Array> implements EventTarget {
+  /** Resolves after `close()` with what was stored; rejects on abort or failure. */
+  readonly result: Promise<WriteResult>;
+  #events: EventTarget;
+  #state: WriteState;
+
+  /**
+   * @param client What stores the blocks: a `BlockClient`.
+   * @param options Block size, copies, classes, blocks in flight, signal, skipExisting, name.
+   * @throws {RangeError} On a bad block size or blocks in flight.
+   */
+  constructor(client: BlockPutter, options: BlockWriteStreamOptions = {}) {
+    const events = new EventTarget();
+    const state = new WriteState(client, options, events);
+    super(
+      {
+        start: (controller) => state.start(controller),
+        write: (chunk) => state.write(chunk),
+        close: () => state.close(),
+        abort: (reason) => state.abort(reason),
+      },
+      { highWaterMark: 1 },
+    );
+    this.#events = events;
+    this.#state = state;
+    this.result = state.result;
+  }
+
+  /** The figures so far. */
+  get progress(): Readonly<WriteProgress> {
+    return { ...this.#state.progress };
+  }
+
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    this.#events.addEventListener(type, listener, options);
+  }
+
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    this.#events.removeEventListener(type, listener, options);
+  }
+
+  dispatchEvent(event: Event): boolean {
+    return this.#events.dispatchEvent(event);
+  }
+}
+
+/** The sink's state, built before `super()` so the sink callbacks can reach it. */
+class WriteState {
+  readonly result: Promise<WriteResult>;
+  readonly progress: WriteProgress = {
+    bytesReceived: 0,
+    bytesHashed: 0,
+    bytesUploaded: 0,
+    blocksDone: 0,
+    blocksSkipped: 0,
+    replicasConfirmed: 0,
+  };
+  #client: BlockPutter;
+  #events: EventTarget;
+  #blockSize: number;
+
+  #copies: number;
+  #options: BlockWriteStreamOptions;
+  #queue: PQueue;
+  #abort = new AbortController();
+  #controller: WritableStreamDefaultController | undefined;
+  #chunker: Chunker;
+  #worker: HashWorker | undefined;
+  #blocks: { locator: string; replicas: number }[] = [];
+  #tasks = new Set<Promise<void>>();
+  #failure: { error: unknown } | undefined;
+  #resolve!: (result: WriteResult) => void;
+  #reject!: (error: unknown) => void;
+  #onSignal = (): void => this.#fail(this.#options.signal!.reason);
+
+  constructor(client: BlockPutter, options: BlockWriteStreamOptions, events: EventTarget) {
+    this.#client = client;
+    this.#events = events;
+    this.#options = options;
+    this.#blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize <= 0) {
+      throw new RangeError(
+        `Cannot construct BlockWriteStream as blockSize must be a positive integer: current value is ${this.#blockSize}`,
+      );
+    }
+    const blocksInFlight = options.blocksInFlight ?? 4;
+    if (!Number.isSafeInteger(blocksInFlight) || blocksInFlight <= 0) {
+      throw new RangeError(
+        `Cannot construct BlockWriteStream as blocksInFlight must be a positive integer: current value is ${blocksInFlight}`,
+      );
+    }
+    this.#chunker = new Chunker(this.#blockSize);
+    this.#copies = options.copies ?? client.copies;
+    this.#queue = new PQueue({ concurrency: blocksInFlight });
+    this.result = new Promise<WriteResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    // A caller who never looks at `result` must not get an unhandled rejection.
+    this.result.catch(() => {});
+  }
+
+  start(controller: WritableStreamDefaultController): void {
+    this.#controller = controller;
+    const signal = this.#options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.#fail(signal.reason);
+      else signal.addEventListener("abort", this.#onSignal, { once: true });
+    }
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#throwIfFailed();
+    if (!(chunk instanceof Uint8Array)) {
+      const error = new TypeError("Cannot write to BlockWriteStream: expected a Uint8Array chunk");
+      this.#fail(error);
+      throw error;
+    }
+    this.progress.bytesReceived += chunk.length;
+    for (const block of this.#chunker.push(chunk)) await this.#submit(block);
+    // Let uploads in flight make progress between chunks (see _yield.ts).
+    if (this.#queue.pending > 0) await yieldToEventLoop();
+  }
+
+  async close(): Promise<void> {
+    try {
+      this.#throwIfFailed();
+      // Copied, so the full-size buffer can go.
+      const tail = this.#chunker.flush(true);
+      if (tail !== undefined) await this.#submit(tail);
+      await Promise.all([...this.#tasks]);
+      this.#throwIfFailed();
+      await this.#worker?.terminate();
+      this.#worker = undefined;
+      const manifest = Manifest.fromBlocks(
+        this.#options.name ?? "stream",
+        this.#blocks.map((b) => b.locator),
+      );
+      this.#detach();
+      this.#resolve({
+        manifest,
+        bytes: this.progress.bytesHashed,
+        blocks: this.#blocks.length,
+        replicas: this.#blocks.map((b) => b.replicas),
+      });
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure!.error;
+    }
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.#fail(reason);
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  /** Hashes a block: big ones on the worker (main thread keeps cutting), small ones here. */
+  #hash(block: Uint8Array): Promise<{ bytes: Uint8Array; locator: string }> {
+    const algorithm = this.#client.algorithm;
+    if (block.length < WORKER_MIN_BLOCK) {
+      return Promise.resolve({
+        bytes: block,
+        locator: `${digest(block, algorithm)}+${block.length}`,
+      });
+    }
+    this.#worker ??= new HashWorker();
+    return this.#worker.hash(block, algorithm).then(({ bytes, hex }) => ({
+      bytes,
+      locator: `${hex}+${bytes.length}`,
+    }));
+  }
+
+  async #submit(block: Uint8Array): Promise<void> {
+    const index = this.#blocks.length;
+    const size = block.length;
+    this.#blocks.push({ locator: "", replicas: 0 });
+    this.#throwIfFailed();
+    // Hashing starts now and runs beside the uploads; the block's task waits for it.
+    const hashed = this.#hash(block).then((result) => {
+      this.#blocks[index]!.locator = result.locator;
+      this.progress.bytesHashed += size;
+      this.#emit();
+      return result;
+    });
+    hashed.catch(() => {});
+    const signal = this.#abort.signal;
+    // No `signal` for p-queue: it would settle a running task at the abort,
+    // before its PUTs have let go of their requests. The PUTs see the signal.
+    const task = this.#queue.add(async () => {
+      signal.throwIfAborted();
+      const { bytes, locator } = await hashed;
+      let stored: ReplicatedPutResult | undefined;
+      if (this.#options.skipExisting) {
+        const found = await this.#client.replicas(locator, { signal, enough: this.#copies });
+        if (found >= this.#copies) {
+          stored = { locator, replicas: found, classes: {}, overReplicated: 0 };
+          this.progress.blocksSkipped++;
+        }
+      }
+      stored ??= await this.#client.put(bytes, this.#putOptions(locator, signal));
+      this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
+      this.progress.bytesUploaded += size;
+      this.progress.blocksDone++;
+      this.progress.replicasConfirmed += stored.replicas;
+      this.#emit();
+    }).catch((error: unknown) => this.#fail(error));
+    const tracked: Promise<void> = task.finally(() => this.#tasks.delete(tracked));
+    this.#tasks.add(tracked);
+    // Backpressure: return (and accept more bytes) only once this block has a slot.
+    await this.#queue.onSizeLessThan(1);
+    this.#throwIfFailed();
+  }
+
+  #putOptions(locator: string, signal: AbortSignal): ReplicatedPutOptions {
+    const options: ReplicatedPutOptions = { expect: locator, signal, copies: this.#copies };
+    if (this.#options.classes !== undefined) options.classes = this.#options.classes;
+    return options;
+  }
+
+  #emit(): void {
+    this.#events.dispatchEvent(new CustomEvent("progress", { detail: { ...this.progress } }));
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error };
+    this.#chunker.flush();
+    this.#worker?.terminate(error).catch(() => {});
+    this.#abort.abort(error);
+    this.#detach();
+    this.#controller?.error(error);
+    // `result` settles only once every PUT has seen the abort and let go of its
+    // request, so a caller that awaits it finds nothing still in flight.
+    void Promise.allSettled([...this.#tasks]).then(() => this.#reject(error));
+  }
+
+  #detach(): void {
+    this.#options.signal?.removeEventListener("abort", this.#onSignal);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure.error;
+  }
+}

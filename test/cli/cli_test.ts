@@ -1,0 +1,362 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { type CliIO, main, parseSize } from "../../cli/main.ts";
+import { Manifest } from "../../mod.ts";
+import { concat, join, randomBytes, runtime, streamOf, tempDir } from "../_utils.ts";
+
+function memoryIO(
+  stdin: Uint8Array = new Uint8Array(),
+): CliIO & { out: () => string; err: () => string; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  let err = "";
+  return {
+    stdin: () => streamOf([stdin]),
+    stdout: () => new WritableStream({ write: (c) => void chunks.push(c) }),
+    stderr: (t) => void (err += t),
+    out: () => new TextDecoder().decode(concat(chunks)),
+    err: () => err,
+    bytes: () => concat(chunks),
+  };
+}
+
+describe("stowage CLI (in-process)", () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  it("put prints a Keep manifest; get writes the bytes back", async () => {
+    const data = randomBytes(300_000);
+    const input = join(dir.path, "in.bin");
+    await writeFile(input, data);
+    const store = join(dir.path, "store");
+    const put = memoryIO();
+    expect(await main(["put", input, "--dir", store, "--block-size", "100K"], put)).toBe(0);
+    const manifest = Manifest.parse(put.out());
+    expect(manifest.files[0]!.name).toBe("in.bin");
+    expect(manifest.blocks().length).toBe(3);
+    const manifestFile = join(dir.path, "m.txt");
+    await writeFile(manifestFile, put.out());
+    const out = join(dir.path, "out.bin");
+    const get = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", store, "-o", out], get)).toBe(0);
+    expect(new Uint8Array(await readFile(out))).toEqual(data);
+    const toStdout = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", store], toStdout)).toBe(0);
+    expect(toStdout.bytes()).toEqual(data);
+  });
+
+  it("put - reads stdin, --json prints JSON, get - reads the manifest from stdin", async () => {
+    const store = join(dir.path, "store");
+    const put = memoryIO(new TextEncoder().encode("hello"));
+    expect(await main(["put", "-", "--json", "--dir", store, "--algorithm", "sha256"], put)).toBe(
+      0,
+    );
+    const json = JSON.parse(put.out());
+    expect(json.files[0].name).toBe("stdin");
+    expect(json.files[0].segments[0].locator).toMatch(/^[0-9a-f]{64}\+5$/);
+    const get = memoryIO(new TextEncoder().encode(put.out()));
+    expect(await main(["get", "-", "--dir", store], get)).toBe(0);
+    expect(get.out()).toBe("hello");
+  });
+
+  it("ls lists stored blocks", async () => {
+    const store = join(dir.path, "store");
+    await main(["put", "-", "--dir", store], memoryIO(new TextEncoder().encode("foo")));
+    const ls = memoryIO();
+    expect(await main(["ls", "--dir", store], ls)).toBe(0);
+    expect(ls.out()).toMatch(/^acbd18db4cc2f85cedef654fccc4a4d8\+3 \d{4}-\d\d-\d\dT/);
+    const json = memoryIO();
+    expect(await main(["ls", "--json", "--prefix", "acb", "--dir", store], json)).toBe(0);
+    expect(JSON.parse(json.out()).size).toBe(3);
+  });
+
+  const usage: [string, string[]][] = [
+    ["no command", []],
+    ["an unknown command", ["frobnicate"]],
+    ["an unknown flag", ["put", "x", "--bogus"]],
+    ["put without input", ["put"]],
+    ["get with two inputs", ["get", "a", "b"]],
+    ["a bad block size", ["put", "-", "--block-size", "lots"]],
+    ["a bad algorithm", ["put", "-", "--algorithm", "sha1"]],
+    ["a bad ls prefix", ["ls", "--prefix", "XYZ"]],
+  ];
+  for (const [what, args] of usage) {
+    it(`prints usage and exits 2 on ${what}`, async () => {
+      const io = memoryIO();
+      expect(await main([...args, "--dir", join(dir.path, "s")], io)).toBe(2);
+      expect(io.err()).toMatch(/Usage: stowage/);
+    });
+  }
+
+  it("exits 1 with the typed message on storage errors", async () => {
+    const manifestFile = join(dir.path, "m.txt");
+    await writeFile(manifestFile, ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:foo\n");
+    const io = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", join(dir.path, "s")], io)).toBe(1);
+    expect(io.err()).toMatch(/Block 'acbd18db4cc2f85cedef654fccc4a4d8\+3' not found/);
+    await writeFile(manifestFile, ". nonsense 0:3:foo\n");
+    const bad = memoryIO();
+    expect(await main(["get", manifestFile, "--dir", join(dir.path, "s")], bad)).toBe(1);
+    expect(bad.err()).toMatch(/line 1, column 3/);
+    const missing = memoryIO();
+    expect(await main(["put", join(dir.path, "nope"), "--dir", join(dir.path, "s")], missing)).toBe(
+      1,
+    );
+    expect(missing.err()).toMatch(/ENOENT/);
+  });
+
+  it("shows help and version", async () => {
+    const help = memoryIO();
+    expect(await main(["--help"], help)).toBe(0);
+    expect(help.out()).toMatch(/Usage: stowage/);
+    const version = memoryIO();
+    expect(await main(["--version"], version)).toBe(0);
+    expect(version.out()).toMatch(/^stowage \d+\.\d+\.\d+/);
+  });
+
+  it("prints only a command's own options with <command> --help, from its table", async () => {
+    const { COMMANDS } = await import("../../cli/main.ts");
+    for (const command of COMMANDS) {
+      const io = memoryIO();
+      expect(await main([command.name, "--help"], io)).toBe(0);
+      const text = io.out();
+      expect(text).toMatch(new RegExp(`^Usage: stowage ${command.name}`));
+      for (const name of Object.keys(command.options)) expect(text).toContain(`--${name}`);
+      const others = COMMANDS.flatMap((c) => Object.keys(c.options))
+        .filter((name) => !(name in command.options));
+      for (const name of others) expect(text).not.toMatch(new RegExp(`--${name}\\b`));
+    }
+  });
+
+  it("refuses another command's flag with exit 2", async () => {
+    const io = memoryIO();
+    expect(await main(["ls", "--copies", "3", "--dir", join(dir.path, "s")], io)).toBe(2);
+    expect(io.err()).toMatch(/Unknown option '--copies'/);
+    expect(io.err()).toMatch(/Usage: stowage ls/);
+  });
+
+  it("reports an unexpected error as one line, exit 1; a stack only under --debug", async () => {
+    const broken = (): ReturnType<typeof memoryIO> => ({
+      ...memoryIO(),
+      stdout: () => {
+        throw new Error("boom");
+      },
+    });
+    let io = broken();
+    expect(await main(["--version"], io)).toBe(1);
+    expect(io.err()).toBe("stowage: boom\n");
+    io = broken();
+    expect(await main(["--version", "--debug"], io)).toBe(1);
+    expect(io.err()).toMatch(/^stowage: boom\nError: boom\n\s+at /);
+    io = { ...broken(), env: { STOWAGE_DEBUG: "1" } };
+    expect(await main(["--version"], io)).toBe(1);
+    expect(io.err()).toMatch(/\s+at /);
+  });
+
+  it("takes -V for --version and help <command>", async () => {
+    const version = memoryIO();
+    expect(await main(["-V"], version)).toBe(0);
+    expect(version.out()).toMatch(/^stowage \d+\.\d+\.\d+\n$/);
+    const help = memoryIO();
+    expect(await main(["help", "cat"], help)).toBe(0);
+    expect(help.out()).toMatch(/^Usage: stowage cat/);
+  });
+
+  it("parses sizes", () => {
+    expect(parseSize("1048576")).toBe(1048576);
+    expect(parseSize("64M")).toBe(64 * 1024 * 1024);
+    expect(parseSize("64MiB")).toBe(64 * 1024 * 1024);
+    expect(parseSize("8k")).toBe(8192);
+    expect(() => parseSize("0")).toThrow();
+  });
+});
+
+describe("stowage CLI (as a process)", () => {
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const command = runtime === "deno"
+    ? [process.execPath, "run", "-A", join(root, "cli", "main.ts")]
+    : [process.execPath, join(root, "bin", "stowage.js")];
+
+  function run(
+    args: string[],
+    input?: Uint8Array,
+  ): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command[0]!, [...command.slice(1), ...args], { stdio: "pipe" });
+      const out: Buffer[] = [];
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => out.push(c));
+      child.stderr.on("data", (c: Buffer) => (err += c));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+      child.stdin.end(input ?? new Uint8Array());
+    });
+  }
+
+  it(`put and get round-trip through ${runtime === "deno" ? "deno run cli/main.ts" : "bin/stowage.js"}`, async () => {
+    if (runtime === "node" && !existsSync(join(root, "dist", "cli.js"))) {
+      throw new Error(
+        "dist/cli.js is missing: run `npm run build` (npm install does it) before the tests",
+      );
+    }
+    const dir = await tempDir();
+    try {
+      const data = randomBytes(200_000);
+      const store = join(dir.path, "store");
+      const put = await run(["put", "-", "--dir", store, "--block-size", "64K"], data);
+      expect(put.stderr).toBe("");
+      expect(put.code).toBe(0);
+      const get = await run(["get", "-", "--dir", store], put.stdout);
+      expect(get.code).toBe(0);
+      expect(new Uint8Array(get.stdout)).toEqual(data);
+      const bad = await run(["nonsense"]);
+      expect(bad.code).toBe(2);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("stowage put/get with block services", () => {
+  it("uploads to --service URLs with --copies, shows progress on a TTY, and reads back", async () => {
+    const { startKeepServers } = await import("../_keep_servers.ts");
+    const env = await startKeepServers(3);
+    const dir = await tempDir();
+    try {
+      const data = randomBytes(700_000);
+      const input = join(dir.path, "in.bin");
+      await writeFile(input, data);
+      const io = { ...memoryIO(), isTTY: true, env: {} };
+      const args = ["put", input, "--block-size", "100K", "--copies", "2", "--json"];
+      for (const url of env.urls) args.push("--service", url);
+      expect(await main(args, io)).toBe(0);
+      expect(io.err()).toMatch(/100\.0% \[=+\]/);
+      const manifest = Manifest.parse(io.out());
+      expect(manifest.blocks().length).toBe(7);
+      expect(env.servers.reduce((n, s) => n + s.store.bytes, 0)).toBe(2 * 700_000);
+      const manifestFile = join(dir.path, "m.json");
+      await writeFile(manifestFile, io.out());
+      // STOWAGE_SERVICES stands in for --service.
+      const get = { ...memoryIO(), env: { STOWAGE_SERVICES: env.urls.join(" ") } };
+      expect(await main(["get", manifestFile], get)).toBe(0);
+      expect(get.bytes()).toEqual(data);
+    } finally {
+      await env.close();
+      await dir.cleanup();
+    }
+  });
+
+  it("sends STOWAGE_TOKEN and fails with exit 1 when services refuse", async () => {
+    const { startKeepServers } = await import("../_keep_servers.ts");
+    const env = await startKeepServers(2, () => undefined, { tokens: ["right"] });
+    try {
+      const ok = {
+        ...memoryIO(new TextEncoder().encode("hello")),
+        env: { STOWAGE_TOKEN: "right" },
+      };
+      expect(await main(["put", "-", "--service", env.urls[0]!, "--service", env.urls[1]!], ok))
+        .toBe(0);
+      const bad = {
+        ...memoryIO(new TextEncoder().encode("hello")),
+        env: { STOWAGE_TOKEN: "wrong" },
+      };
+      expect(await main(["put", "-", "--service", env.urls[0]!, "--service", env.urls[1]!], bad))
+        .toBe(1);
+      expect(bad.err()).toMatch(/wanted 2 copies but 0 confirmed.*HTTP 403/);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe("stowage crawl", () => {
+  it("counts, verifies (quarantining a damaged block) and expires, printing a summary", async () => {
+    const dir = await tempDir();
+    try {
+      const store = join(dir.path, "store");
+      for (let i = 0; i < 5; i++) {
+        await main(["put", "-", "--dir", store], memoryIO(new TextEncoder().encode(`crawl ${i}`)));
+      }
+      const count = memoryIO();
+      expect(await main(["crawl", "--task", "count", "--cpu", "1", "--dir", store], count)).toBe(0);
+      expect(count.out()).toMatch(/^count: 5 blocks, 35 bytes/);
+      const { FileStore } = await import("../../mod.ts");
+      const fileStore = new FileStore(store);
+      const first = (await fileStore.list()[Symbol.asyncIterator]().next()).value!;
+      await writeFile(fileStore.pathOf(first.locator), "damaged");
+      const verify = memoryIO();
+      // Damage found: exit 1, as scrubbing tools do.
+      expect(await main(["crawl", "--task", "verify", "--cpu", "1", "--dir", store], verify)).toBe(
+        1,
+      );
+      expect(verify.out()).toMatch(/verify: 5 blocks seen, 1 corrupt, 1 quarantined/);
+      const expire = memoryIO();
+      expect(
+        await main([
+          "crawl",
+          "--task",
+          "expire",
+          "--max-bytes",
+          "14",
+          "--min-age",
+          "0",
+          "--cpu",
+          "1",
+          "--dir",
+          store,
+        ], expire),
+      )
+        .toBe(0);
+      expect(expire.out()).toMatch(/expire: 4 blocks seen \(28 bytes\), 2 expired \(14 bytes\)/);
+      const bad = memoryIO();
+      expect(await main(["crawl", "--task", "nope", "--dir", store], bad)).toBe(2);
+      expect(await main(["crawl", "--task", "expire", "--dir", store], memoryIO())).toBe(2);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("stowage cat", () => {
+  it("streams an HTTP object by ranges, and a manifest's bytes, with --start/--end", async () => {
+    const { startRangeServer } = await import("../_range_server.ts");
+    const data = randomBytes(3_000_000);
+    const server = await startRangeServer(data);
+    const dir = await tempDir();
+    try {
+      const whole = memoryIO();
+      expect(await main(["cat", server.url], whole)).toBe(0);
+      expect(Buffer.from(whole.bytes()).equals(Buffer.from(data))).toBe(true);
+      const part = memoryIO();
+      expect(await main(["cat", server.url, "--start", "1000", "--end", "2500000"], part)).toBe(0);
+      expect(Buffer.from(part.bytes()).equals(Buffer.from(data.subarray(1000, 2_500_000)))).toBe(
+        true,
+      );
+      const store = join(dir.path, "store");
+      const put = memoryIO(data);
+      expect(await main(["put", "-", "--dir", store, "--block-size", "1M"], put)).toBe(0);
+      const manifestFile = join(dir.path, "m.txt");
+      await writeFile(manifestFile, put.out());
+      const fromManifest = memoryIO();
+      expect(
+        await main(
+          ["cat", manifestFile, "--dir", store, "--start", "999999", "--end", "1000001"],
+          fromManifest,
+        ),
+      )
+        .toBe(0);
+      expect(
+        Buffer.from(fromManifest.bytes()).equals(Buffer.from(data.subarray(999_999, 1_000_001))),
+      ).toBe(true);
+      expect(await main(["cat", server.url, "--start", "5", "--end", "4"], memoryIO())).toBe(2);
+    } finally {
+      await server.close();
+      await dir.cleanup();
+    }
+  });
+});
