@@ -52,6 +52,7 @@ export {
   formatLocator,
   isEmptyBlock,
   type Locator,
+  locatorOf,
   type LocatorPermission,
   parseLocator,
 } from "./lib/model/locator.ts";

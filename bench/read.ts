@@ -4,7 +4,7 @@
  * sequentially in 1 MiB reads by: plain fetch(url).body; a loop of direct 1 MiB
  * Range fetches; @chunkd/source-http and generic-filehandle2 reading the same
  * way; the four-connection limit (four 8 MiB Range requests kept in flight);
- * and Stowage's openReader over httpSource (concurrency 4). Then random 64 KiB
+ * and Stowage's openReader over httpSource (maxRangeRequests 4). Then random 64 KiB
  * reads (bytes fetched / asked), and an unthrottled run against a plain body.
  *
  * `npm run bench -- read [--mib 512] [--random 200] [--only unthrottled]`
@@ -138,7 +138,7 @@ if (role === "reader") {
         return n;
       });
       let stats;
-      rates.stowage = await time("stowage openReader, concurrency 4", async () => {
+      rates.stowage = await time("stowage openReader, maxRangeRequests 4", async () => {
         const reader = openReader(await httpSource(url), { maxRangeRequests: 4 });
         let n = 0;
         for (;;) {

@@ -1,6 +1,6 @@
 /**
  * bench/s3: upload the same 512 MiB stream to the same S3 server, in the same
- * run, with Stowage (one bucket, 8 MiB blocks, concurrency 4) and with
+ * run, with Stowage (one bucket, 8 MiB blocks, blocksInFlight 4) and with
  * `@aws-sdk/lib-storage`'s `Upload` (8 MiB parts, queue size 4). Each upload
  * runs in its own child process, so each peak RSS is its own. Prints the
  * throughput ratio (Stowage / SDK) and both peak RSS figures.

@@ -52,7 +52,7 @@ async function intoFileStore(total: number): Promise<{ rate: number; rss: number
   try {
     const client = new BlockClient({ services: [new FileStore(dir)], copies: 1 });
     const result = await timed(async () => {
-      // The writable's default concurrency (4): hashing the next blocks overlaps each write.
+      // The writable's default blocksInFlight (4): hashing the next blocks overlaps each write.
       const sink = client.writable({ blockSize });
       await source(total).pipeTo(sink);
       await sink.result;
@@ -66,7 +66,7 @@ async function intoFileStore(total: number): Promise<{ rate: number; rss: number
 async function startServer(dir: string): Promise<{ url: string; stop: () => void }> {
   const root = process.env.STOWAGE_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
   const command = runtime === "deno"
-    ? [process.execPath, "run", "-A", join(root, "cli.ts")]
+    ? [process.execPath, "run", "-A", join(root, "cli", "main.ts")]
     : [process.execPath, join(root, "bin", "stowage.js")];
   const child = spawn(command[0]!, [...command.slice(1), "serve", "--port", "0", "--dir", dir], {
     stdio: ["ignore", "pipe", "ignore"],

@@ -34,10 +34,28 @@ step() {
   fi
 }
 
+# The package's entry points (deno.json "exports"), the CLI, examples, benchmarks.
+entries="mod.ts lib/store/s3_store.ts lib/server/mod.ts lib/crawl/mod.ts"
 step typecheck npx --no-install tsc --noEmit -p .
-step deno-check npx --no-install deno check mod.ts cli.ts $(ls examples/*.ts bench/*.ts 2>/dev/null)
+step deno-check npx --no-install deno check $entries cli/main.ts $(ls examples/*.ts bench/*.ts 2>/dev/null)
 step deno-lint npx --no-install deno lint
 step deno-fmt npx --no-install deno fmt --check
+# Every export documented, every example run and asserting, and the package
+# as JSR would take it.
+step deno-doc-lint npx --no-install deno doc --lint $entries
+doc_tests() {
+  NO_COLOR=1 npx --no-install deno test -A --doc mod.ts lib/ > "$out/doc.log" 2>&1
+  local rc=$?
+  grep -E "^(ok|FAILED) \|" "$out/doc.log" || tail -30 "$out/doc.log"
+  node -e '
+    const m = /(\d+) passed \| (\d+) failed/.exec(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (m) require("fs").writeFileSync(process.argv[2],
+      JSON.stringify({ numPassedTests: +m[1], numFailedTests: +m[2] }));
+  ' "$out/doc.log" "$out/deno-doc.json"
+  return $rc
+}
+step deno-doc-test doc_tests
+step deno-publish npx --no-install deno publish --dry-run --allow-dirty --quiet
 step node npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node.json" "$@"
 STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno.json" "$@"
 
@@ -45,5 +63,5 @@ STOWAGE_EXPECT_RUNTIME=deno step deno npx --no-install deno run -A npm:vitest ru
 STOWAGE_MEMORY_TESTS=1 step node-memory npx --no-install vitest run --reporter=default --reporter=json --outputFile.json="$out/node-memory.json"
 STOWAGE_MEMORY_TESTS=1 STOWAGE_EXPECT_RUNTIME=deno step deno-memory npx --no-install deno run -A npm:vitest run --reporter=default --reporter=json --outputFile.json="$out/deno-memory.json"
 
-node scripts/test_summary.mjs "$out/node.json" "$out/deno.json" "$out/node-memory.json" "$out/deno-memory.json" || status=1
+node scripts/test_summary.mjs "$out/deno-doc.json" "$out/node.json" "$out/deno.json" "$out/node-memory.json" "$out/deno-memory.json" || status=1
 exit $status

@@ -59,7 +59,7 @@ export interface ServerProcess {
 /** Starts `stowage serve` as a child process and waits for its URL. */
 export function startServerProcess(args: string[]): Promise<ServerProcess> {
   const command = runtime === "deno"
-    ? [process.execPath, "run", "-A", join(root, "cli.ts")]
+    ? [process.execPath, "run", "-A", join(root, "cli", "main.ts")]
     : [process.execPath, join(root, "bin", "stowage.js")];
   const child = spawn(command[0]!, [...command.slice(1), "serve", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],

@@ -78,6 +78,7 @@ describe("package manifests", () => {
       "formatLocator",
       "httpSource",
       "isEmptyBlock",
+      "locatorOf",
       "openReadable",
       "openReader",
       "parseLocator",

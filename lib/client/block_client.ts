@@ -11,19 +11,6 @@
  * tracked from `X-Keep-Storage-Classes-Confirmed`. A get tries services in the
  * same order, verifying every block's digest.
  *
- * @example Two copies over three stores, read back through the cache
- * ```ts
- * import { BlockClient, MemoryStore } from "stowage";
- * import assert from "node:assert/strict";
- *
- * const stores = [new MemoryStore(), new MemoryStore(), new MemoryStore()];
- * const client = new BlockClient({ services: stores, copies: 2 });
- * const { locator, replicas } = await client.put(new TextEncoder().encode("foo"));
- * assert.equal(locator, "acbd18db4cc2f85cedef654fccc4a4d8+3");
- * assert.equal(replicas, 2);
- * assert.equal(new TextDecoder().decode(await client.get(locator)), "foo");
- * ```
- *
  * @module
  */
 import PQueue from "p-queue";
@@ -33,7 +20,7 @@ import type {
   ReplicatedPutResult,
 } from "../model/block_putter.ts";
 import type { BlockStore, GetOptions } from "../model/block_store.ts";
-import { assertAlgorithm, digest, type DigestAlgorithm } from "../model/digest.ts";
+import { assertAlgorithm, type DigestAlgorithm } from "../model/digest.ts";
 import {
   AuthError,
   BlockCorruptError,
@@ -44,7 +31,7 @@ import {
   type ServiceOutcome,
   StoreFullError,
 } from "../model/errors.ts";
-import { isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
+import { isEmptyBlock, type Locator, locatorOf, toLocator } from "../model/locator.ts";
 import type { Manifest } from "../model/manifest.ts";
 import {
   backoffDelay,
@@ -126,7 +113,22 @@ interface Service {
   readonly readOnly: boolean;
 }
 
-/** Replicated block storage; see the module doc. */
+/**
+ * Replicated block storage; see the module doc.
+ *
+ * @example Two copies over three stores, read back through the cache
+ * ```ts
+ * import { BlockClient, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const stores = ["a", "b", "c"].map((id) => new MemoryStore({ id }));
+ * const client = new BlockClient({ services: stores, copies: 2 });
+ * const { locator, replicas } = await client.put(new TextEncoder().encode("foo"));
+ * assert.equal(locator, "acbd18db4cc2f85cedef654fccc4a4d8+3");
+ * assert.equal(replicas, 2);
+ * assert.equal(new TextDecoder().decode(await client.get(locator)), "foo");
+ * ```
+ */
 export class BlockClient implements BlockPutter {
   /** The services, in the order given. */
   readonly services: readonly BlockStore[];
@@ -148,6 +150,8 @@ export class BlockClient implements BlockPutter {
   #prefetchBlocks: number;
 
   /**
+   * Creates a {@linkcode BlockClient}.
+   *
    * @param options Services, copies, classes, digest, retry, limits.
    * @throws {TypeError} On a bad service or option type.
    * @throws {RangeError} On out-of-range copies or limits.
@@ -217,7 +221,7 @@ export class BlockClient implements BlockPutter {
     signal?.throwIfAborted();
     const locator = options.expect !== undefined
       ? toLocator(options.expect).stripped
-      : `${digest(bytes, this.algorithm)}+${bytes.length}`;
+      : locatorOf(bytes, this.algorithm);
     if (toLocator(locator).size !== bytes.length) {
       throw new RangeError(
         `Cannot put block: locator '${locator}' does not match ${bytes.length} bytes`,

@@ -7,10 +7,11 @@
  *
  * @example Where a block goes
  * ```ts
- * import { rendezvousOrder } from "stowage";
+ * import { rendezvousOrder } from "./rendezvous.ts";
+ * import assert from "node:assert/strict";
  *
  * const order = rendezvousOrder("acbd18db4cc2f85cedef654fccc4a4d8", [{ id: "a" }, { id: "b" }, { id: "c" }]);
- * console.assert(order.length === 3);
+ * assert.equal(order.length, 3);
  * ```
  *
  * @module

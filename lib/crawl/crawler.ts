@@ -15,18 +15,6 @@
  * - Built-in tasks: {@linkcode countTask}, {@linkcode verifyTask},
  *   {@linkcode expireTask}.
  *
- * @example Counting blocks once
- * ```ts ignore
- * import { countTask, Crawler, FileStore } from "stowage";
- *
- * const crawler = new Crawler(new FileStore("/srv/blocks"), countTask(), {
- *   statePath: "/srv/blocks.count.json",
- *   allowedCpuFraction: 1,
- * });
- * await crawler.runCycle();
- * console.log(crawler.state.task);
- * ```
- *
  * @module
  */
 import { dirname } from "node:path";
@@ -144,9 +132,32 @@ const PREFIXES: readonly string[] = Array.from(
   (_, i) => i.toString(16).padStart(3, "0"),
 );
 
-/** See the module doc. */
+/**
+ * See the module doc.
+ *
+ * @example Counting blocks once, saving progress
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import { countTask, Crawler } from "stowage/crawl";
+ * import assert from "node:assert/strict";
+ * import { mkdtemp } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const store = new MemoryStore();
+ * await store.put(new TextEncoder().encode("foo"));
+ * const crawler = new Crawler(store, countTask(), {
+ *   statePath: join(await mkdtemp(join(tmpdir(), "stowage-doc-")), "count.json"),
+ *   allowedCpuFraction: 1,
+ * });
+ * await crawler.runCycle();
+ * assert.equal(crawler.state.task.lastTotal, 1);
+ * ```
+ */
 export class Crawler<S = unknown> {
+  /** The store walked. */
   readonly store: BlockStore;
+  /** What is done with each block. */
   readonly task: CrawlerTask<S>;
   #options: Required<Omit<CrawlerOptions, "statePath" | "signal" | "onSlice">> & CrawlerOptions;
   #clock: CrawlerClock;
@@ -159,6 +170,8 @@ export class Crawler<S = unknown> {
   #group: { name: string; blocks: BlockInfo[] } | undefined;
 
   /**
+   * Creates a {@linkcode Crawler}.
+   *
    * @param store The store to walk (anything with `list({ prefix })`).
    * @param task What to do with each block.
    * @param options State file, slice, CPU fraction, cycle time, clock, signal.

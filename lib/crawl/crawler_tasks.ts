@@ -2,16 +2,6 @@
  * The crawler's built-in tasks: count blocks, verify them (scrub), and expire
  * them (cache aging within a byte budget).
  *
- * @example Scrubbing a store once
- * ```ts ignore
- * import { Crawler, FileStore, verifyTask } from "stowage";
- *
- * const store = new FileStore("/srv/blocks");
- * const crawler = new Crawler(store, verifyTask({ quarantineDir: "/srv/quarantine" }), { allowedCpuFraction: 0.5 });
- * await crawler.runCycle();
- * console.log(crawler.state.task.corrupt); // blocks moved to quarantine
- * ```
- *
  * @module
  */
 import { join } from "node:path";
@@ -40,6 +30,19 @@ export interface CountState {
  *
  * @param options `sampleSize`: how many ids to keep. @default {10}
  * @returns The task.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import { countTask, Crawler } from "stowage/crawl";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryStore();
+ * await store.put(new TextEncoder().encode("foo"));
+ * const crawler = new Crawler(store, countTask(), { allowedCpuFraction: 1 });
+ * await crawler.runCycle();
+ * assert.equal(crawler.state.task.lastBytes, 3);
+ * ```
  */
 export function countTask(options: { sampleSize?: number } = {}): CrawlerTask<CountState> {
   const sampleSize = options.sampleSize ?? 10;
@@ -87,6 +90,26 @@ export interface VerifyState {
  *
  * @param options `quarantineDir`: where corrupt FileStore blocks go. @default {"<root>/quarantine"}
  * @returns The task.
+ *
+ * @example Scrubbing a file store: a damaged block goes to quarantine
+ * ```ts
+ * import { FileStore } from "stowage";
+ * import { Crawler, verifyTask } from "stowage/crawl";
+ * import assert from "node:assert/strict";
+ * import { mkdtemp, writeFile } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const root = await mkdtemp(join(tmpdir(), "stowage-doc-"));
+ * const store = new FileStore(join(root, "blocks"));
+ * const { locator } = await store.put(new TextEncoder().encode("foo"));
+ * await writeFile(store.pathOf(locator), "bar"); // bit rot
+ * const task = verifyTask({ quarantineDir: join(root, "quarantine") });
+ * const crawler = new Crawler(store, task, { allowedCpuFraction: 1 });
+ * await crawler.runCycle();
+ * assert.equal(crawler.state.task.corrupt[0]?.locator, locator);
+ * assert.equal(await store.has(locator), false);
+ * ```
  */
 export function verifyTask(options: { quarantineDir?: string } = {}): CrawlerTask<VerifyState> {
   return {
@@ -153,6 +176,25 @@ export interface ExpireState {
  *
  * @param options `maxBytes` budget; `minAge` guard (default 10 min); `reportSize` rows (default 20).
  * @returns The task.
+ *
+ * @example Aging a store down to a 3-byte budget
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import { Crawler, expireTask } from "stowage/crawl";
+ * import assert from "node:assert/strict";
+ *
+ * let now = 1_700_000_000_000;
+ * const store = new MemoryStore({ now: () => now });
+ * await store.put(new TextEncoder().encode("old"));
+ * now += 3_600_000;
+ * await store.put(new TextEncoder().encode("new"));
+ * const task = expireTask({ maxBytes: 3, minAge: 0 });
+ * await new Crawler(store, task, { allowedCpuFraction: 1 }).runCycle();
+ * assert.deepEqual(
+ *   (await Array.fromAsync(store.list())).map((b) => b.locator),
+ *   ["22af645d1859cb5ca6da0c484f1f37ea+3"],
+ * );
+ * ```
  */
 export function expireTask(
   options: { maxBytes: number; minAge?: number; reportSize?: number },

@@ -5,15 +5,14 @@
  *
  * @example A putter that keeps blocks in a Map (one replica each)
  * ```ts
- * import type { BlockPutter } from "stowage";
- * import { digest } from "stowage";
+ * import { type BlockPutter, locatorOf } from "stowage";
  *
  * const blocks = new Map<string, Uint8Array>();
  * const putter: BlockPutter = {
  *   algorithm: "md5",
  *   copies: 1,
  *   put(bytes, options = {}) {
- *     const locator = options.expect ?? `${digest(bytes)}+${bytes.length}`;
+ *     const locator = options.expect ?? locatorOf(bytes);
  *     blocks.set(locator, bytes);
  *     return Promise.resolve({ locator, replicas: 1, classes: {}, overReplicated: 0 });
  *   },

@@ -9,10 +9,11 @@
  * @example Any store, same calls
  * ```ts
  * import { type BlockStore, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
  *
  * const store: BlockStore = new MemoryStore();
  * const { locator } = await store.put(new TextEncoder().encode("foo"));
- * console.assert(new TextDecoder().decode(await store.get(locator)) === "foo");
+ * assert.equal(new TextDecoder().decode(await store.get(locator)), "foo");
  * ```
  *
  * @module
@@ -20,7 +21,17 @@
 import type { DigestAlgorithm } from "./digest.ts";
 import type { Locator } from "./locator.ts";
 
-/** 64 MiB, Keep's block size: the default block size and the largest block a server takes. */
+/**
+ * 64 MiB, Keep's block size: the default block size and the largest block a server takes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_BLOCK_SIZE } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_BLOCK_SIZE, 64 * 1024 * 1024);
+ * ```
+ */
 export const DEFAULT_BLOCK_SIZE: number = 64 * 1024 * 1024;
 
 /** A byte range inside a block: `start` inclusive, `end` exclusive. */

@@ -6,9 +6,10 @@
  * @example Hashing a block
  * ```ts
  * import { digest } from "stowage";
+ * import assert from "node:assert/strict";
  *
  * const hex = digest(new TextEncoder().encode("foo"));
- * console.assert(hex === "acbd18db4cc2f85cedef654fccc4a4d8");
+ * assert.equal(hex, "acbd18db4cc2f85cedef654fccc4a4d8");
  * ```
  *
  * @module
@@ -46,11 +47,12 @@ export interface Hasher {
  * @example Hashing in pieces
  * ```ts
  * import { createHasher } from "stowage";
+ * import assert from "node:assert/strict";
  *
  * const hasher = createHasher("sha256");
  * hasher.update(new TextEncoder().encode("ab"));
  * hasher.update(new TextEncoder().encode("c"));
- * console.assert(hasher.digest().startsWith("ba7816bf"));
+ * assert.ok(hasher.digest().startsWith("ba7816bf"));
  * ```
  */
 export function createHasher(algorithm: DigestAlgorithm = "md5"): Hasher {
@@ -73,6 +75,16 @@ export function createHasher(algorithm: DigestAlgorithm = "md5"): Hasher {
  * @param bytes The bytes to hash.
  * @param algorithm `"md5"` (default) or `"sha256"`.
  * @returns The lowercase hex digest.
+ *
+ * @example
+ * ```ts
+ * import { digest } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("foo");
+ * assert.equal(digest(bytes), "acbd18db4cc2f85cedef654fccc4a4d8");
+ * assert.equal(digest(bytes, "sha256").length, 64);
+ * ```
  */
 export function digest(bytes: Uint8Array, algorithm: DigestAlgorithm = "md5"): string {
   assertAlgorithm(algorithm);

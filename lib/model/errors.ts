@@ -4,25 +4,35 @@
  * `TypeError`s (wrong type) or `RangeError`s (value out of range).
  *
  * @example Telling a missing block from a damaged one
- * ```ts ignore
- * import { BlockCorruptError, BlockNotFoundError, FileStore } from "stowage";
+ * ```ts
+ * import { BlockCorruptError, BlockNotFoundError, MemoryStore, StowageError } from "stowage";
+ * import assert from "node:assert/strict";
  *
- * const store = new FileStore("/tmp/blocks");
- * try {
- *   await store.get("acbd18db4cc2f85cedef654fccc4a4d8+3");
- * } catch (error) {
- *   if (error instanceof BlockNotFoundError) console.log("not stored here");
- *   else if (error instanceof BlockCorruptError) console.log("damaged:", error.message);
- *   else throw error;
- * }
+ * const store = new MemoryStore();
+ * const error = await store.get("acbd18db4cc2f85cedef654fccc4a4d8+3").catch((e) => e);
+ * assert.ok(error instanceof BlockNotFoundError && error instanceof StowageError);
+ * assert.ok(!(error instanceof BlockCorruptError));
+ * assert.equal(error.locator, "acbd18db4cc2f85cedef654fccc4a4d8+3");
  * ```
  *
  * @module
  */
 
-/** Base class of every Stowage storage error. */
+/**
+ * Base class of every Stowage storage error; its `name` is the subclass's.
+ *
+ * @example Catching any storage failure
+ * ```ts
+ * import { parseLocator, StowageError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parseLocator("nonsense"), StowageError);
+ * ```
+ */
 export class StowageError extends Error {
   /**
+   * Creates a {@linkcode StowageError}.
+   *
    * @param message What failed and where.
    * @param options Standard error options; `cause` keeps the underlying error.
    */
@@ -32,11 +42,23 @@ export class StowageError extends Error {
   }
 }
 
-/** A string is not a valid block locator. `input` is the rejected text. */
+/**
+ * A string is not a valid block locator. `input` is the rejected text.
+ *
+ * @example
+ * ```ts
+ * import { LocatorError, parseLocator } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => parseLocator("acbd18db4cc2f85cedef654fccc4a4d8"), LocatorError);
+ * ```
+ */
 export class LocatorError extends StowageError {
   /** The text that failed to parse. */
   readonly input: string;
   /**
+   * Creates a {@linkcode LocatorError}.
+   *
    * @param input The rejected locator text.
    * @param reason Why it was rejected.
    */
@@ -46,16 +68,37 @@ export class LocatorError extends StowageError {
   }
 }
 
-/** A manifest (Keep text or JSON) is malformed; `line` and `column` are 1-based. */
+/**
+ * A manifest (Keep text or JSON) is malformed; `line` and `column` are 1-based.
+ *
+ * @example
+ * ```ts
+ * import { Manifest, ManifestError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = (() => {
+ *   try {
+ *     return Manifest.parse(". nonsense 0:3:foo\n");
+ *   } catch (e) {
+ *     return e;
+ *   }
+ * })();
+ * assert.ok(error instanceof ManifestError);
+ * assert.equal(error.line, 1);
+ * ```
+ */
 export class ManifestError extends StowageError {
   /** 1-based line of the problem (1 for JSON manifests). */
   readonly line: number;
   /** 1-based column of the problem. */
   readonly column: number;
   /**
+   * Creates a {@linkcode ManifestError}.
+   *
    * @param reason What is wrong.
    * @param line 1-based line.
    * @param column 1-based column.
+   * @param options Standard error options; `cause` keeps the underlying error.
    */
   constructor(reason: string, line: number, column: number, options?: ErrorOptions) {
     super(`Cannot parse manifest at line ${line}, column ${column}: ${reason}`, options);
@@ -64,13 +107,26 @@ export class ManifestError extends StowageError {
   }
 }
 
-/** The block is not stored (in this store, or on any service asked). */
+/**
+ * The block is not stored (in this store, or on any service asked).
+ *
+ * @example
+ * ```ts
+ * import { BlockNotFoundError, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * await assert.rejects(new MemoryStore().get("acbd18db4cc2f85cedef654fccc4a4d8+3"), BlockNotFoundError);
+ * ```
+ */
 export class BlockNotFoundError extends StowageError {
   /** The locator that was asked for. */
   readonly locator: string;
   /**
+   * Creates a {@linkcode BlockNotFoundError}.
+   *
    * @param locator The locator asked for.
    * @param where The store or service that answered.
+   * @param options Standard error options; `cause` keeps the underlying error.
    */
   constructor(locator: string, where: string, options?: ErrorOptions) {
     super(`Block '${locator}' not found in ${where}`, options);
@@ -78,13 +134,32 @@ export class BlockNotFoundError extends StowageError {
   }
 }
 
-/** Bytes do not match their digest or size: on put nothing was stored, on get nothing is returned. */
+/**
+ * Bytes do not match their digest or size: on put nothing was stored, on get
+ * nothing is returned.
+ *
+ * @example Putting bytes under the wrong locator
+ * ```ts
+ * import { BlockCorruptError, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryStore();
+ * const bytes = new TextEncoder().encode("bar");
+ * await assert.rejects(
+ *   store.put(bytes, { expect: "acbd18db4cc2f85cedef654fccc4a4d8+3" }),
+ *   BlockCorruptError,
+ * );
+ * ```
+ */
 export class BlockCorruptError extends StowageError {
   /** The locator whose bytes failed verification. */
   readonly locator: string;
   /**
+   * Creates a {@linkcode BlockCorruptError}.
+   *
    * @param locator The locator that failed verification.
    * @param detail What did not match, and where.
+   * @param options Standard error options; `cause` keeps the underlying error.
    */
   constructor(locator: string, detail: string, options?: ErrorOptions) {
     super(`Block '${locator}' failed verification: ${detail}`, options);
@@ -92,21 +167,66 @@ export class BlockCorruptError extends StowageError {
   }
 }
 
-/** The store has no room for the block (ENOSPC, a quota, HTTP 507); nothing was left behind. */
+/**
+ * The store has no room for the block (ENOSPC, a quota, HTTP 507); nothing
+ * was left behind.
+ *
+ * @example
+ * ```ts
+ * import { StoreFullError, StowageError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new StoreFullError("Cannot write block: no space left (ENOSPC)", { status: 507 });
+ * assert.ok(error instanceof StowageError);
+ * assert.equal(error.status, 507);
+ * ```
+ */
 export class StoreFullError extends StowageError {
   /** The HTTP status, when a service said so (507). */
   readonly status: number | undefined;
-  /** @param message What failed and where. @param options `cause`, and the HTTP status. */
+  /**
+   * Creates a {@linkcode StoreFullError}.
+   *
+   * @param message What failed and where.
+   * @param options `cause`, and the HTTP status.
+   */
   constructor(message: string, options?: ErrorOptions & { status?: number }) {
     super(message, options);
     this.status = options?.status;
   }
 }
 
-/** A store or service failed for another reason (I/O, permissions, network); `cause` says why. */
+/**
+ * A store failed for another reason (I/O, permissions); `cause` says why.
+ *
+ * @example A file store whose folder cannot be made
+ * ```ts
+ * import { FileStore, StoreError } from "stowage";
+ * import assert from "node:assert/strict";
+ * import { mkdtemp, writeFile } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const file = join(await mkdtemp(join(tmpdir(), "stowage-doc-")), "a-file");
+ * await writeFile(file, "not a folder");
+ * await assert.rejects(new FileStore(join(file, "blocks")).open(), StoreError);
+ * ```
+ */
 export class StoreError extends StowageError {}
 
-/** A block service answered with an error status, or could not be reached. */
+/**
+ * A block service answered with an error status, or could not be reached.
+ * `retryable` says whether another try may succeed.
+ *
+ * @example
+ * ```ts
+ * import { ServiceError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ServiceError("http://a:25107/", "HTTP 503", { status: 503, retryable: true });
+ * assert.equal(error.message, "HTTP 503 (service 'http://a:25107/')");
+ * ```
+ */
 export class ServiceError extends StowageError {
   /** The service's id. */
   readonly service: string;
@@ -115,9 +235,12 @@ export class ServiceError extends StowageError {
   /** Whether another try (later, or at this service) may succeed. */
   readonly retryable: boolean;
   /**
+   * Creates a {@linkcode ServiceError}.
+   *
    * @param service The service's id.
    * @param message What failed.
    * @param details Status and retryability.
+   * @param options Standard error options; `cause` keeps the underlying error.
    */
   constructor(
     service: string,
@@ -132,11 +255,25 @@ export class ServiceError extends StowageError {
   }
 }
 
-/** A request ran past one of its deadlines (response headers, idle body gap, whole request). */
+/**
+ * A request ran past one of its deadlines (response headers, idle body gap,
+ * whole request). Always retryable.
+ *
+ * @example
+ * ```ts
+ * import { DeadlineError, ServiceError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new DeadlineError("http://a:25107/", "headers", 5000);
+ * assert.ok(error instanceof ServiceError && error.retryable);
+ * ```
+ */
 export class DeadlineError extends ServiceError {
   /** Which deadline passed. */
   readonly deadline: "headers" | "idle" | "request";
   /**
+   * Creates a {@linkcode DeadlineError}.
+   *
    * @param service The service's id.
    * @param deadline Which deadline passed.
    * @param ms The deadline in milliseconds.
@@ -156,11 +293,25 @@ export class DeadlineError extends ServiceError {
  * A service refused our credentials (S3's 403 `SignatureDoesNotMatch`,
  * `InvalidAccessKeyId`, `AccessDenied`, ...). Never retried: the same
  * request would be refused again.
+ *
+ * @example
+ * ```ts
+ * import { AuthError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new AuthError("s3:blocks", "Bucket 'blocks' refused the signature", {
+ *   status: 403,
+ *   code: "SignatureDoesNotMatch",
+ * });
+ * assert.equal(error.retryable, false);
+ * ```
  */
 export class AuthError extends ServiceError {
   /** The service's error code, e.g. `SignatureDoesNotMatch`, when it sent one. */
   readonly code: string | undefined;
   /**
+   * Creates a {@linkcode AuthError}.
+   *
    * @param service The service's id.
    * @param message What was refused, naming the bucket or resource.
    * @param details Status and the service's error code.
@@ -183,7 +334,19 @@ export interface ServiceOutcome {
   replicas?: number;
 }
 
-/** A replicated put could not store enough copies (or storage classes). */
+/**
+ * A replicated put could not store enough copies (or storage classes);
+ * `services` says what each service answered.
+ *
+ * @example A client with no writable service
+ * ```ts
+ * import { BlockClient, InsufficientReplicasError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const client = new BlockClient({ services: [] });
+ * await assert.rejects(client.put(new Uint8Array(1)), InsufficientReplicasError);
+ * ```
+ */
 export class InsufficientReplicasError extends StowageError {
   /** The block's locator. */
   readonly locator: string;
@@ -197,7 +360,11 @@ export class InsufficientReplicasError extends StowageError {
   readonly classesAchieved: Readonly<Record<string, number>>;
   /** Every service's last status or error. */
   readonly services: readonly ServiceOutcome[];
-  /** @param details What was wanted, what was achieved, and what each service said. */
+  /**
+   * Creates an {@linkcode InsufficientReplicasError}.
+   *
+   * @param details What was wanted, what was achieved, and what each service said.
+   */
   constructor(details: {
     locator: string;
     wanted: number;
@@ -229,13 +396,33 @@ export class InsufficientReplicasError extends StowageError {
   }
 }
 
-/** A block could not be read from any service, and not every service said "not found". */
+/**
+ * A block could not be read from any service, and not every service said
+ * "not found"; `services` lists each failure.
+ *
+ * @example
+ * ```ts
+ * import { BlockReadError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new BlockReadError("acbd18db4cc2f85cedef654fccc4a4d8+3", [
+ *   { service: "http://a:25107/", status: 500, error: "HTTP 500" },
+ * ]);
+ * assert.match(error.message, /from any service — http:\/\/a:25107\/: HTTP 500/);
+ * ```
+ */
 export class BlockReadError extends StowageError {
   /** The locator asked for. */
   readonly locator: string;
   /** Each service's failure. */
   readonly services: readonly ServiceOutcome[];
-  /** @param locator The locator. @param services What each service said. */
+  /**
+   * Creates a {@linkcode BlockReadError}.
+   *
+   * @param locator The locator.
+   * @param services What each service said.
+   * @param options Standard error options; `cause` keeps the underlying error.
+   */
   constructor(locator: string, services: readonly ServiceOutcome[], options?: ErrorOptions) {
     super(
       `Cannot read block '${locator}' from any service — ${
@@ -249,22 +436,56 @@ export class BlockReadError extends StowageError {
   }
 }
 
-/** A server answered a ranged request with the whole object (200), where only part was wanted. */
+/**
+ * A server answered a ranged request with the whole object (200), where only
+ * part was wanted. `httpSource` raises it.
+ *
+ * @example
+ * ```ts
+ * import { RangeNotSupportedError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new RangeNotSupportedError("http://example.com/x", "bytes 0-99");
+ * assert.equal(error.url, "http://example.com/x");
+ * ```
+ */
 export class RangeNotSupportedError extends StowageError {
   /** The URL read. */
   readonly url: string;
-  /** @param url The URL. @param detail What was asked. */
+  /**
+   * Creates a {@linkcode RangeNotSupportedError}.
+   *
+   * @param url The URL.
+   * @param detail What was asked.
+   */
   constructor(url: string, detail: string) {
     super(`Cannot read '${url}' by range: the server ignored the Range header (${detail})`);
     this.url = url;
   }
 }
 
-/** The object changed while it was being read (ETag or Last-Modified moved, or 412). */
+/**
+ * The object changed while it was being read (ETag or Last-Modified moved, or
+ * 412). `httpSource` raises it rather than mixing two versions.
+ *
+ * @example
+ * ```ts
+ * import { SourceChangedError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new SourceChangedError("http://example.com/x", "HTTP 412");
+ * assert.match(error.message, /changed while being read/);
+ * ```
+ */
 export class SourceChangedError extends StowageError {
   /** The URL read. */
   readonly url: string;
-  /** @param url The URL. @param detail What changed. */
+  /**
+   * Creates a {@linkcode SourceChangedError}.
+   *
+   * @param url The URL.
+   * @param detail What changed.
+   */
   constructor(url: string, detail: string) {
     super(`Cannot keep reading '${url}': the object changed while being read (${detail})`);
     this.url = url;

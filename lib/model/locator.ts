@@ -9,16 +9,17 @@
  * @example Parsing and formatting
  * ```ts
  * import { formatLocator, parseLocator } from "stowage";
+ * import assert from "node:assert/strict";
  *
  * const loc = parseLocator("acbd18db4cc2f85cedef654fccc4a4d8+3+Kzzzzz");
- * console.assert(loc.size === 3 && loc.algorithm === "md5");
- * console.assert(loc.stripped === "acbd18db4cc2f85cedef654fccc4a4d8+3");
- * console.assert(formatLocator(loc) === "acbd18db4cc2f85cedef654fccc4a4d8+3+Kzzzzz");
+ * assert.ok(loc.size === 3 && loc.algorithm === "md5");
+ * assert.equal(loc.stripped, "acbd18db4cc2f85cedef654fccc4a4d8+3");
+ * assert.equal(formatLocator(loc), "acbd18db4cc2f85cedef654fccc4a4d8+3+Kzzzzz");
  * ```
  *
  * @module
  */
-import { algorithmOf, type DigestAlgorithm, EMPTY_DIGEST } from "./digest.ts";
+import { algorithmOf, digest, type DigestAlgorithm, EMPTY_DIGEST } from "./digest.ts";
 import { LocatorError } from "./errors.ts";
 
 /** A permission hint's parts: the HMAC-SHA1 signature and its expiry. */
@@ -57,6 +58,16 @@ const PERMISSION = /^A([0-9a-f]{40})@([0-9a-f]{8})$/;
  * @returns The parsed {@linkcode Locator}.
  * @throws {LocatorError} When the text is not a valid locator; the message says why.
  * @throws {TypeError} When `text` is not a string.
+ *
+ * @example
+ * ```ts
+ * import { parseLocator } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const loc = parseLocator("acbd18db4cc2f85cedef654fccc4a4d8+3+Kzzzzz");
+ * assert.equal(loc.size, 3);
+ * assert.deepEqual(loc.hints, ["Kzzzzz"]);
+ * ```
  */
 export function parseLocator(text: string): Locator {
   if (typeof text !== "string") {
@@ -116,7 +127,7 @@ export function parseLocator(text: string): Locator {
       permission = { signature: match[1]!, expiry: parseInt(match[2]!, 16) };
     }
   }
-  const stripped = `${digest}+${size}`;
+  const stripped = formatLocator({ digest, size });
   return permission === undefined
     ? { digest, algorithm, size, hints, stripped }
     : { digest, algorithm, size, hints, permission, stripped };
@@ -127,6 +138,15 @@ export function parseLocator(text: string): Locator {
  *
  * @param locator A parsed locator, or any object with `digest`, `size` and optional `hints`.
  * @returns The locator text.
+ *
+ * @example
+ * ```ts
+ * import { formatLocator } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const text = formatLocator({ digest: "acbd18db4cc2f85cedef654fccc4a4d8", size: 3, hints: ["K1"] });
+ * assert.equal(text, "acbd18db4cc2f85cedef654fccc4a4d8+3+K1");
+ * ```
  */
 export function formatLocator(
   locator: Pick<Locator, "digest" | "size"> & { readonly hints?: readonly string[] },
@@ -138,14 +158,22 @@ export function formatLocator(
 }
 
 /**
- * Builds the locator of a block from its digest and size (no hints).
+ * The locator that names `bytes`: `<digest>+<size>`, no hints. The one way
+ * the package names a block it has the bytes of.
  *
- * @param digest Lowercase hex digest.
- * @param size Size in bytes.
- * @returns The parsed locator.
+ * @param bytes The block.
+ * @param algorithm The digest algorithm. @default {"md5"}
+ * @returns The locator text.
+ * @example
+ * ```ts
+ * import { locatorOf } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(locatorOf(new TextEncoder().encode("foo")), "acbd18db4cc2f85cedef654fccc4a4d8+3");
+ * ```
  */
-export function makeLocator(digest: string, size: number): Locator {
-  return parseLocator(`${digest}+${size}`);
+export function locatorOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "md5"): string {
+  return formatLocator({ digest: digest(bytes, algorithm), size: bytes.length });
 }
 
 /**
@@ -163,6 +191,15 @@ export function toLocator(locator: string | Locator): Locator {
  *
  * @param locator Locator text or a parsed locator.
  * @returns `true` for `d41d8cd98f00b204e9800998ecf8427e+0` and its SHA-256 twin.
+ *
+ * @example
+ * ```ts
+ * import { isEmptyBlock } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(isEmptyBlock("d41d8cd98f00b204e9800998ecf8427e+0"), true);
+ * assert.equal(isEmptyBlock("acbd18db4cc2f85cedef654fccc4a4d8+3"), false);
+ * ```
  */
 export function isEmptyBlock(locator: string | Locator): boolean {
   const loc = toLocator(locator);

@@ -8,16 +8,6 @@
  * index the concatenation of the stream's blocks. Names escape whitespace,
  * `:`, `\` and control characters as `\ooo` octal (a space is `\040`).
  *
- * @example From Keep text to JSON and back
- * ```ts
- * import { Manifest } from "stowage";
- *
- * const text = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:my\\040file.txt\n";
- * const manifest = Manifest.parse(text);
- * console.assert(manifest.files[0]!.name === "my file.txt");
- * console.assert(Manifest.parse(JSON.stringify(manifest)).toText() === text);
- * ```
- *
  * @module
  */
 import { ManifestError } from "./errors.ts";
@@ -51,12 +41,27 @@ export interface ManifestJSON {
   files: { name: string; size: number; segments: Segment[] }[];
 }
 
-/** An immutable manifest of files; see the module doc. */
+/**
+ * An immutable manifest of files; see the module doc.
+ *
+ * @example From Keep text to JSON and back
+ * ```ts
+ * import { Manifest } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const text = ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:my\\040file.txt\n";
+ * const manifest = Manifest.parse(text);
+ * assert.equal(manifest.files[0]!.name, "my file.txt");
+ * assert.equal(Manifest.parse(JSON.stringify(manifest)).toText(), text);
+ * ```
+ */
 export class Manifest {
   /** The files, in order. */
   readonly files: readonly ManifestFile[];
 
   /**
+   * Creates a {@linkcode Manifest}.
+   *
    * @param files The files; each segment must fit inside its block, and each
    *   file's size must equal the sum of its segments.
    * @throws {TypeError} On malformed files or segments.

@@ -7,13 +7,14 @@
  *
  * @example Signing and verifying
  * ```ts
- * import { signLocator, verifyLocatorSignature } from "stowage";
+ * import { signLocator, verifyLocatorSignature } from "stowage/server";
+ * import assert from "node:assert/strict";
  *
  * const signed = signLocator("acbd18db4cc2f85cedef654fccc4a4d8+3", {
  *   key: "secret", token: "tok", ttl: 3600, now: 1_700_000_000_000,
  * });
  * const check = verifyLocatorSignature(signed, { key: "secret", token: "tok", ttl: 3600, now: 1_700_000_000_000 });
- * console.assert(check === "valid");
+ * assert.equal(check, "valid");
  * ```
  *
  * @module
@@ -62,6 +63,20 @@ export function permissionSignature(
  * @param locator The locator to sign.
  * @param options Key, token, ttl and clock.
  * @returns The signed locator text.
+ *
+ * @example
+ * ```ts
+ * import { signLocator } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * const signed = signLocator("acbd18db4cc2f85cedef654fccc4a4d8+3", {
+ *   key: "secret",
+ *   token: "tok",
+ *   ttl: 3600,
+ *   now: 1_700_000_000_000,
+ * });
+ * assert.match(signed, /^acbd18db4cc2f85cedef654fccc4a4d8\+3\+A[0-9a-f]{40}@[0-9a-f]{8}$/);
+ * ```
  */
 export function signLocator(locator: string | Locator, options: SignatureOptions): string {
   const loc = toLocator(locator);
@@ -81,6 +96,17 @@ export type SignatureCheck = "valid" | "missing" | "expired" | "invalid";
  * @param locator The signed locator.
  * @param options Key, token, ttl and clock.
  * @returns `"valid"`, `"missing"` (no hint), `"expired"`, or `"invalid"` (wrong token, key or tampered).
+ *
+ * @example A signature checked after it expired
+ * ```ts
+ * import { signLocator, verifyLocatorSignature } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * const options = { key: "secret", token: "tok", ttl: 60, now: 1_700_000_000_000 };
+ * const signed = signLocator("acbd18db4cc2f85cedef654fccc4a4d8+3", options);
+ * assert.equal(verifyLocatorSignature(signed, options), "valid");
+ * assert.equal(verifyLocatorSignature(signed, { ...options, now: options.now + 61_000 }), "expired");
+ * ```
  */
 export function verifyLocatorSignature(
   locator: string | Locator,

@@ -47,6 +47,8 @@ export class Chunker {
   #filled = 0;
 
   /**
+   * Creates a {@linkcode Chunker}.
+   *
    * @param size Bytes per piece, a positive safe integer.
    * @param options Allocator, expected total, adoption of exact chunks.
    * @throws {RangeError} When `size` is not a positive safe integer.

@@ -13,22 +13,13 @@
  *   newest first after a restart; evicted by oldest access. On ENOSPC or EMFILE
  *   it shrinks its limits and retries once rather than failing the read.
  *
- * @example A client with a cache
- * ```ts ignore
- * import { BlockCache, BlockClient } from "stowage";
- *
- * const cache = new BlockCache({ maxBytes: 512 * 1024 * 1024, disk: { dir: "/var/cache/stowage" } });
- * const client = new BlockClient({ services: ["http://a:25107", "http://b:25107"], cache });
- * ```
- *
  * @module
  */
 import { LRUCache } from "lru-cache";
 import { join } from "node:path";
 import { errorCode, fs } from "../platform/_fs.ts";
 import { atomicWrite, sweepTempFiles } from "../platform/_atomic_write.ts";
-import { digest as hash } from "../model/digest.ts";
-import { type Locator, toLocator } from "../model/locator.ts";
+import { formatLocator, type Locator, locatorOf, toLocator } from "../model/locator.ts";
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
 
 /** Options for the disk tier. */
@@ -81,7 +72,23 @@ interface InFlight {
   prefetch: boolean;
 }
 
-/** See the module doc. */
+/**
+ * See the module doc.
+ *
+ * @example One fetch for concurrent readers of a block
+ * ```ts
+ * import { BlockCache, BlockClient, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryStore();
+ * const { locator } = await store.put(new TextEncoder().encode("foo"));
+ * const cache = new BlockCache({ maxBytes: 64 * 1024 * 1024 });
+ * const client = new BlockClient({ services: [store], cache });
+ * await Promise.all([client.get(locator), client.get(locator), client.get(locator)]);
+ * assert.equal(cache.stats.misses, 1);
+ * assert.equal(cache.stats.hits, 2); // joined the one fetch
+ * ```
+ */
 export class BlockCache {
   #ram: LRUCache<string, Uint8Array>;
   #disk: DiskTier | undefined;
@@ -98,7 +105,11 @@ export class BlockCache {
     prefetchesWasted: 0,
   };
 
-  /** @param options RAM limits and an optional disk tier. */
+  /**
+   * Creates a {@linkcode BlockCache}.
+   *
+   * @param options RAM limits and an optional disk tier.
+   */
   constructor(options: BlockCacheOptions = {}) {
     const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
     const maxSlots = options.maxSlots ?? 512;
@@ -305,7 +316,7 @@ class DiskTier {
           const info = await fs.stat(join(this.#dir, sub, name)).catch(() => undefined);
           if (info) {
             found.push({
-              key: `${name}+${info.size}`,
+              key: formatLocator({ digest: name, size: info.size }),
               size: info.size,
               access: Math.max(info.atimeMs, info.mtimeMs),
             });
@@ -347,10 +358,7 @@ class DiskTier {
       this.#forget(key);
       return undefined;
     }
-    if (
-      `${hash(bytes, algorithm)}+${bytes.length}` !== `${digest}+${bytes.length}` ||
-      `${digest}+${bytes.length}` !== key
-    ) {
+    if (locatorOf(bytes, algorithm) !== key || !key.startsWith(`${digest}+`)) {
       // Damaged (or another process's partial write that is not ours): drop it.
       await fs.unlink(this.#path(key)).catch(() => {});
       this.#forget(key);

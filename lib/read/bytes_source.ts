@@ -2,15 +2,6 @@
  * `bytesSource`: a {@linkcode RangeSource} over bytes in memory or a Blob
  * (a `File` included), for reading them through the prefetching read path.
  *
- * @example Reading a range of a Blob
- * ```ts
- * import { bytesSource } from "stowage";
- * import assert from "node:assert/strict";
- *
- * const source = bytesSource(new Blob(["hello world"]));
- * assert.equal(new TextDecoder().decode(await source.read(6, 11)), "world");
- * ```
- *
  * @module
  */
 import { checkRange } from "../model/_range.ts";
@@ -22,6 +13,15 @@ import type { RangeSource } from "./range_source.ts";
  *
  * @param data The bytes.
  * @returns A source.
+ *
+ * @example Reading a range of a Blob
+ * ```ts
+ * import { bytesSource } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const source = bytesSource(new Blob(["hello world"]));
+ * assert.equal(new TextDecoder().decode(await source.read(6, 11)), "world");
+ * ```
  */
 export function bytesSource(data: Uint8Array | Blob): RangeSource {
   if (data instanceof Uint8Array) {

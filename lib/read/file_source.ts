@@ -2,6 +2,19 @@
  * `fileSource`: a {@linkcode RangeSource} over a local file, read in place
  * (no copy of the whole file) and kept open until `close()`.
  *
+ * @module
+ */
+import { checkRange } from "../model/_range.ts";
+import { fs } from "../platform/_fs.ts";
+import { pieceStream } from "./_piece_stream.ts";
+import type { RangeSource } from "./range_source.ts";
+
+/**
+ * A source over a local file, kept open until `close()`.
+ *
+ * @param path The file.
+ * @returns A source.
+ *
  * @example Reading the end of a file
  * ```ts
  * import { fileSource } from "stowage";
@@ -16,19 +29,6 @@
  * assert.equal(new TextDecoder().decode(await source.read(6, 11)), "world");
  * await source.close?.();
  * ```
- *
- * @module
- */
-import { checkRange } from "../model/_range.ts";
-import { fs } from "../platform/_fs.ts";
-import { pieceStream } from "./_piece_stream.ts";
-import type { RangeSource } from "./range_source.ts";
-
-/**
- * A source over a local file, kept open until `close()`.
- *
- * @param path The file.
- * @returns A source.
  */
 export async function fileSource(path: string): Promise<RangeSource> {
   const handle = await fs.open(path, "r");

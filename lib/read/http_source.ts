@@ -10,14 +10,6 @@
  *   {@linkcode SourceChangedError} instead of mixing versions.
  * - Every response body not used is cancelled.
  *
- * @example Reading the middle of a remote file
- * ```ts ignore
- * import { httpSource } from "stowage";
- *
- * const source = await httpSource("https://example.com/big.bin");
- * const bytes = await source.read(1_000_000, 2_000_000);
- * ```
- *
  * @module
  */
 import { RangeNotSupportedError, ServiceError, SourceChangedError } from "../model/errors.ts";
@@ -55,6 +47,25 @@ export interface HttpSource extends RangeSource {
  * @param options fetch, headers, signal.
  * @returns The source.
  * @throws {ServiceError} When the server answers with an error.
+ *
+ * @example Reading part of an object over HTTP Range requests
+ * ```ts
+ * import { httpSource, MemoryStore } from "stowage";
+ * import { createBlockHandler, serve } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * // A block server stands in for any server that answers Range requests.
+ * const store = new MemoryStore();
+ * const { locator } = await store.put(new TextEncoder().encode("hello world"));
+ * const server = await serve(createBlockHandler({ store }), { port: 0 });
+ * try {
+ *   const source = await httpSource(new URL(locator, server.url).href);
+ *   assert.equal(source.size, 11);
+ *   assert.equal(new TextDecoder().decode(await source.read(6, 11)), "world");
+ * } finally {
+ *   await server.close();
+ * }
+ * ```
  */
 export async function httpSource(
   url: string | URL,

@@ -3,15 +3,6 @@
  * {@linkcode RangeSource}, with adaptive prefetch. BYOB readers read straight
  * into their buffers; `cancel()` aborts every request in flight.
  *
- * @example Serving a remote file's range through a Response
- * ```ts ignore
- * import { httpSource, openReadable } from "stowage";
- *
- * const source = await httpSource("https://example.com/video.mp4");
- * const body = openReadable(source, { start: 1_000_000, concurrency: 4 });
- * return new Response(body);
- * ```
- *
  * @module
  */
 import { Prefetcher } from "./_prefetcher.ts";
@@ -30,6 +21,16 @@ export interface ReadableOptions extends ReadOptions {
  * @param source The bytes.
  * @param options View, range requests, prefetch cap, chunk size, signal.
  * @returns A byte stream.
+ *
+ * @example A range of a source as a Response body
+ * ```ts
+ * import { bytesSource, openReadable } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const source = bytesSource(new TextEncoder().encode("hello world"));
+ * const body = openReadable(source, { start: 6, maxRangeRequests: 4 });
+ * assert.equal(await new Response(body).text(), "world");
+ * ```
  */
 export function openReadable(
   source: RangeSource,

@@ -2,16 +2,6 @@
  * `openReader`: a seekable reader over any {@linkcode RangeSource}, with
  * adaptive prefetch (see the read-path notes in docs/architecture.md).
  *
- * @example Reading a remote file's header, then its tail
- * ```ts ignore
- * import { httpSource, openReader } from "stowage";
- *
- * await using reader = openReader(await httpSource("https://example.com/data.bin"));
- * const magic = await reader.read(4);
- * const tail = await reader.readAt(reader.size - 1024, 1024);
- * console.log(reader.stats); // requests, amplification, seeks, waiting time
- * ```
- *
  * @module
  */
 import { Prefetcher } from "./_prefetcher.ts";
@@ -44,6 +34,22 @@ export interface Reader {
  * @param source The bytes.
  * @param options View (`start`, `end`), `maxRangeRequests`, `maxPrefetch`, `maxInFlightBytes`, `signal`.
  * @returns The reader.
+ *
+ * @example Reading a header, then the tail
+ * ```ts
+ * import { bytesSource, openReader } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const data = new Uint8Array(100_000).map((_, i) => i & 0xff);
+ * const reader = openReader(bytesSource(data));
+ * try {
+ *   assert.deepEqual(await reader.read(4), data.subarray(0, 4));
+ *   assert.deepEqual(await reader.readAt(reader.size - 10, 10), data.subarray(-10));
+ *   assert.equal(reader.stats.hardSeeks, 1);
+ * } finally {
+ *   await reader.close();
+ * }
+ * ```
  */
 export function openReader(source: RangeSource, options: ReadOptions = {}): Reader {
   const engine = new Prefetcher(source, options);

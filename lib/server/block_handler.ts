@@ -17,15 +17,6 @@
  * - `DELETE /<locator>` (admin token). `GET /_health`.
  * - Malformed locators, path traversal and unknown routes: 400. Wrong methods: 405.
  *
- * @example Serving a FileStore
- * ```ts ignore
- * import { createBlockHandler, FileStore, serve } from "stowage";
- *
- * const handler = createBlockHandler({ store: new FileStore("/srv/blocks"), tokens: ["s3cret"] });
- * const server = await serve(handler, { port: 25107 });
- * console.log(`serving on ${server.url}`);
- * ```
- *
  * @module
  */
 import { type BlockStore, DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
@@ -38,7 +29,7 @@ import {
   StoreError,
   StoreFullError,
 } from "../model/errors.ts";
-import { type Locator, parseLocator } from "../model/locator.ts";
+import { formatLocator, type Locator, parseLocator } from "../model/locator.ts";
 import {
   constantTimeEqual,
   DEFAULT_SIGNATURE_TTL,
@@ -100,6 +91,24 @@ class HttpError extends Error {
  *
  * @param options The store, tokens, signing and limits.
  * @returns A fetch handler.
+ *
+ * @example The handler alone, without a server: a Request in, a Response out
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import { createBlockHandler } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * const handler = createBlockHandler({ store: new MemoryStore(), tokens: ["s3cret"] });
+ * const url = "http://keep.internal/acbd18db4cc2f85cedef654fccc4a4d8";
+ * const refused = await handler(new Request(url, { method: "PUT", body: "foo" }));
+ * assert.equal(refused.status, 401);
+ * await refused.body?.cancel();
+ * const put = await handler(
+ *   new Request(url, { method: "PUT", body: "foo", headers: { authorization: "Bearer s3cret" } }),
+ * );
+ * assert.equal(put.status, 200);
+ * assert.match(await put.text(), /^acbd18db4cc2f85cedef654fccc4a4d8\+3/);
+ * ```
  */
 export function createBlockHandler(
   options: BlockHandlerOptions,
@@ -195,7 +204,7 @@ export function createBlockHandler(
     }
     // The body was hashed as it streamed in: the store need not hash it again.
     const result = await store.put(bytes.data, {
-      expect: `${digest}+${bytes.data.length}`,
+      expect: formatLocator({ digest, size: bytes.data.length }),
       verified: true,
       signal: request.signal,
     });

@@ -3,15 +3,6 @@
  * Deno, a thin `node:http` adapter under Node — with graceful shutdown: `close()`
  * stops accepting, lets in-flight requests finish, then closes idle connections.
  *
- * @example Serving the block handler
- * ```ts ignore
- * import { createBlockHandler, MemoryStore, serve } from "stowage";
- *
- * const server = await serve(createBlockHandler({ store: new MemoryStore() }), { port: 0 });
- * console.log(server.url); // http://127.0.0.1:<port>/
- * await server.close();
- * ```
- *
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -58,6 +49,17 @@ interface DenoServeApi {
  * @param handler The fetch handler.
  * @param options Port, host, signal, shutdown timeout.
  * @returns The running server, once it listens.
+ *
+ * @example Serving the block handler on a free port
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import { createBlockHandler, serve } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * const server = await serve(createBlockHandler({ store: new MemoryStore() }), { port: 0 });
+ * assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+ * await server.close();
+ * ```
  */
 export function serve(
   handler: (request: Request) => Promise<Response> | Response,

@@ -7,7 +7,7 @@
 import type { ByteRange } from "../model/block_store.ts";
 import { assertAlgorithm, digest, type DigestAlgorithm } from "../model/digest.ts";
 import { BlockCorruptError, BlockNotFoundError } from "../model/errors.ts";
-import { type Locator, toLocator } from "../model/locator.ts";
+import { type Locator, locatorOf, toLocator } from "../model/locator.ts";
 import { checkRange } from "../model/_range.ts";
 
 /**
@@ -43,7 +43,7 @@ export function locatorFor(
   }
   assertAlgorithm(algorithm);
   if (verified && wanted !== undefined && wanted.size === bytes.length) return wanted.stripped;
-  const locator = `${digest(bytes, algorithm)}+${bytes.length}`;
+  const locator = locatorOf(bytes, algorithm);
   if (wanted !== undefined && wanted.stripped !== locator) {
     throw new BlockCorruptError(
       wanted.stripped,

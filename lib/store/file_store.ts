@@ -14,16 +14,6 @@
  * The root defaults to `$STOWAGE_DIR`, else `$XDG_DATA_HOME/stowage`, else
  * `~/.local/share/stowage`.
  *
- * @example Storing a block on disk
- * ```ts ignore
- * import { FileStore } from "stowage";
- *
- * const store = new FileStore("/tmp/stowage-example");
- * const { locator } = await store.put(new TextEncoder().encode("hello"));
- * console.log(locator); // 5d41402abc4b2a76b9719d911017c592+5
- * for await (const info of store.list()) console.log(info.locator, info.size);
- * ```
- *
  * @module
  */
 import { join } from "node:path";
@@ -47,7 +37,7 @@ import {
   StoreError,
   StoreFullError,
 } from "../model/errors.ts";
-import { isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
+import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 
 /** Options for {@linkcode FileStore}. */
 export interface FileStoreOptions {
@@ -69,6 +59,19 @@ const BLOCK_FILE = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
  * `~/.local/share/stowage`.
  *
  * @returns An absolute or user-given path.
+ *
+ * @example
+ * ```ts
+ * import { defaultStoreDir } from "stowage";
+ * import assert from "node:assert/strict";
+ * import process from "node:process";
+ *
+ * const saved = process.env.STOWAGE_DIR;
+ * process.env.STOWAGE_DIR = "/srv/blocks";
+ * assert.equal(defaultStoreDir(), "/srv/blocks");
+ * if (saved === undefined) delete process.env.STOWAGE_DIR;
+ * else process.env.STOWAGE_DIR = saved;
+ * ```
  */
 export function defaultStoreDir(): string {
   const env = process.env;
@@ -77,7 +80,25 @@ export function defaultStoreDir(): string {
   return join(homedir(), ".local", "share", "stowage");
 }
 
-/** A block store on the local file system; see the module doc. */
+/**
+ * A block store on the local file system; see the module doc.
+ *
+ * @example Storing a block on disk
+ * ```ts
+ * import { FileStore } from "stowage";
+ * import assert from "node:assert/strict";
+ * import { mkdtemp } from "node:fs/promises";
+ * import { tmpdir } from "node:os";
+ * import { join } from "node:path";
+ *
+ * const store = new FileStore(await mkdtemp(join(tmpdir(), "stowage-doc-")));
+ * const { locator } = await store.put(new TextEncoder().encode("hello"));
+ * assert.equal(locator, "5d41402abc4b2a76b9719d911017c592+5");
+ * assert.ok(store.pathOf(locator).endsWith("/5d4/5d41402abc4b2a76b9719d911017c592"));
+ * const listed = await Array.fromAsync(store.list());
+ * assert.deepEqual(listed.map((b) => b.locator), [locator]);
+ * ```
+ */
 export class FileStore implements BlockStore {
   readonly id: string;
   /** The folder holding the blocks. */
@@ -88,6 +109,8 @@ export class FileStore implements BlockStore {
   #ready: Promise<void> | undefined;
 
   /**
+   * Creates a {@linkcode FileStore}.
+   *
    * @param root Folder holding the blocks; created on first use. @default {defaultStoreDir()}
    * @param options Identifier, digest algorithm, stale temp age, clock.
    */
@@ -267,7 +290,7 @@ export class FileStore implements BlockStore {
         try {
           const info = await fs.stat(join(this.root, dir, name));
           yield {
-            locator: `${name}+${info.size}`,
+            locator: formatLocator({ digest: name, size: info.size }),
             size: info.size,
             mtime: info.mtimeMs,
             atime: info.atimeMs,

@@ -11,15 +11,6 @@
  *   (idle), and for the whole request. On every path the response body is
  *   consumed or cancelled, so no socket is left half-read.
  *
- * @example Talking to a block server
- * ```ts ignore
- * import { KeepService } from "stowage";
- *
- * const service = new KeepService("http://127.0.0.1:25107/", { token: "s3cret" });
- * const { locator, replicas } = await service.put(new TextEncoder().encode("foo"));
- * const bytes = await service.get(locator);
- * ```
- *
  * @module
  */
 import type {
@@ -69,7 +60,27 @@ export interface KeepServiceOptions {
   timeouts?: ServiceTimeouts;
 }
 
-/** A block service over Keep's HTTP protocol; see the module doc. */
+/**
+ * A block service over Keep's HTTP protocol; see the module doc.
+ *
+ * @example Talking to a block server
+ * ```ts
+ * import { KeepService, MemoryStore } from "stowage";
+ * import { createBlockHandler, serve } from "stowage/server";
+ * import assert from "node:assert/strict";
+ *
+ * const handler = createBlockHandler({ store: new MemoryStore(), tokens: ["s3cret"] });
+ * const server = await serve(handler, { port: 0 });
+ * try {
+ *   const service = new KeepService(server.url, { token: "s3cret" });
+ *   const { locator, replicas } = await service.put(new TextEncoder().encode("foo"));
+ *   assert.equal(replicas, 1);
+ *   assert.equal(new TextDecoder().decode(await service.get(locator)), "foo");
+ * } finally {
+ *   await server.close();
+ * }
+ * ```
+ */
 export class KeepService implements BlockStore {
   readonly id: string;
   /** Base URL, ending in `/`. */
@@ -83,6 +94,8 @@ export class KeepService implements BlockStore {
   #timeouts: Required<ServiceTimeouts>;
 
   /**
+   * Creates a {@linkcode KeepService}.
+   *
    * @param url The service's base URL (`http://` or `https://`).
    * @param options Token, type, id, fetch and deadlines.
    * @throws {TypeError} On a URL that is not http(s).

@@ -2,15 +2,6 @@
  * `MemoryStore`: a {@linkcode BlockStore} in RAM. For tests, caches and
  * short-lived pipelines; nothing survives the process.
  *
- * @example Storing and reading a block
- * ```ts
- * import { MemoryStore } from "stowage";
- *
- * const store = new MemoryStore();
- * const { locator } = await store.put(new Uint8Array([1, 2, 3]));
- * console.assert((await store.get(locator, { range: { start: 1 } })).length === 2);
- * ```
- *
  * @module
  */
 import type {
@@ -36,14 +27,31 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-/** A block store in RAM; see the module doc. */
+/**
+ * A block store in RAM; see the module doc.
+ *
+ * @example Storing and reading a block
+ * ```ts
+ * import { MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryStore();
+ * const { locator } = await store.put(new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(await store.get(locator, { range: { start: 1 } }), new Uint8Array([2, 3]));
+ * ```
+ */
 export class MemoryStore implements BlockStore {
   readonly id: string;
   #blocks = new Map<string, { bytes: Uint8Array; mtime: number; atime: number }>();
   #algorithm: DigestAlgorithm;
   #now: () => number;
 
-  /** @param options Identifier, digest algorithm and clock. */
+  /**
+   * Creates a {@linkcode MemoryStore}. Give each one its own `id` when a
+   * client uses several.
+   *
+   * @param options Identifier, digest algorithm and clock.
+   */
   constructor(options: MemoryStoreOptions = {}) {
     this.id = options.id ?? "memory";
     this.#algorithm = options.algorithm ?? "md5";

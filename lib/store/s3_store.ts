@@ -17,31 +17,6 @@
  * - The same three deadlines as {@linkcode KeepService}; every response body
  *   is consumed or cancelled.
  *
- * @example Two buckets as two replicas
- * ```ts ignore
- * import { BlockClient, S3Store } from "stowage";
- *
- * const credentials = { accessKeyId: "AKIA…", secretAccessKey: "…", region: "eu-west-1" };
- * const client = new BlockClient({
- *   services: [
- *     new S3Store({ bucket: "blocks-a", ...credentials }),
- *     new S3Store({ bucket: "blocks-b", ...credentials }),
- *   ],
- *   copies: 2,
- * });
- * const { manifest } = await client.put(new TextEncoder().encode("hello"));
- * ```
- *
- * @example A service string, credentials from AWS_ACCESS_KEY_ID and friends
- * ```ts ignore
- * import { BlockClient } from "stowage";
- *
- * const client = new BlockClient({
- *   services: ["s3://blocks/stowage?endpoint=http://127.0.0.1:18080&region=us-east-1"],
- *   copies: 1,
- * });
- * ```
- *
  * @module
  */
 import type {
@@ -66,7 +41,7 @@ import {
   serviceTimeouts,
 } from "./_http_exchange.ts";
 import { AuthError, BlockNotFoundError, ServiceError, StoreFullError } from "../model/errors.ts";
-import { isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
+import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 import { isRetryableStatus } from "../model/retry.ts";
 
 /** Options for {@linkcode S3Store}. */
@@ -109,7 +84,40 @@ export interface S3StoreOptions {
   listPageSize?: number;
 }
 
-/** A block store on an S3-compatible bucket; see the module doc. */
+/**
+ * A block store on an S3-compatible bucket; see the module doc.
+ *
+ * @example Two buckets as two replicas (needs an S3 endpoint)
+ * ```ts ignore
+ * import { BlockClient } from "stowage";
+ * import { S3Store } from "stowage/s3";
+ *
+ * const credentials = { accessKeyId: "AKIA…", secretAccessKey: "…", region: "eu-west-1" };
+ * const client = new BlockClient({
+ *   services: [
+ *     new S3Store({ bucket: "blocks-a", ...credentials }),
+ *     new S3Store({ bucket: "blocks-b", ...credentials }),
+ *   ],
+ *   copies: 2,
+ * });
+ * const { locator, replicas } = await client.put(new TextEncoder().encode("hello"));
+ * ```
+ * @example A service string; credentials come from AWS_ACCESS_KEY_ID and friends
+ * ```ts
+ * import { BlockClient } from "stowage";
+ * import { S3Store } from "stowage/s3";
+ * import assert from "node:assert/strict";
+ * import process from "node:process";
+ *
+ * process.env.AWS_ACCESS_KEY_ID ??= "test:tester";
+ * process.env.AWS_SECRET_ACCESS_KEY ??= "testing";
+ * const client = new BlockClient({
+ *   services: ["s3://blocks/stowage?endpoint=http://127.0.0.1:18080&region=us-east-1"],
+ *   copies: 1,
+ * });
+ * assert.ok(client.services[0] instanceof S3Store);
+ * ```
+ */
 export class S3Store implements BlockStore {
   readonly id: string;
   /** The bucket. */
@@ -133,6 +141,8 @@ export class S3Store implements BlockStore {
   #pageSize: number;
 
   /**
+   * Creates a {@linkcode S3Store}.
+   *
    * @param options Bucket, credentials, endpoint and the rest; see {@linkcode S3StoreOptions}.
    * @throws {TypeError} On a missing bucket or credentials, or a bad endpoint.
    * @throws {RangeError} On a `listPageSize` outside 1–1000.
@@ -205,13 +215,14 @@ export class S3Store implements BlockStore {
    *
    * @example
    * ```ts
-   * import { S3Store } from "stowage";
+   * import { S3Store } from "stowage/s3";
+   * import assert from "node:assert/strict";
    *
    * const store = S3Store.fromUrl("s3://blocks/stowage?endpoint=http://127.0.0.1:18080", {
    *   accessKeyId: "test:tester",
    *   secretAccessKey: "testing",
    * });
-   * console.assert(store.bucket === "blocks" && store.prefix === "stowage");
+   * assert.ok(store.bucket === "blocks" && store.prefix === "stowage");
    * ```
    *
    * @throws {TypeError} When the string is not an `s3://` URL or credentials are missing.
@@ -388,7 +399,7 @@ export class S3Store implements BlockStore {
         const size = Number(xmlText(entry, "Size"));
         if (!Number.isSafeInteger(size)) continue;
         yield {
-          locator: `${digest}+${size}`,
+          locator: formatLocator({ digest, size }),
           size,
           mtime: Date.parse(xmlText(entry, "LastModified") ?? "") || 0,
         };

@@ -7,16 +7,6 @@
  *   `stowage/s3`), credentials from `AWS_ACCESS_KEY_ID` and friends;
  * - anything else without a scheme: a folder ({@linkcode FileStore}).
  *
- * @example Three kinds of service string
- * ```ts
- * import { FileStore, KeepService, storeFromUrl } from "stowage";
- * import assert from "node:assert/strict";
- *
- * assert.ok(storeFromUrl("http://127.0.0.1:25107") instanceof KeepService);
- * assert.ok(storeFromUrl("/tmp/stowage-blocks") instanceof FileStore);
- * assert.throws(() => storeFromUrl("ftp://example.com/"), TypeError);
- * ```
- *
  * @module
  */
 import type { BlockStore } from "../model/block_store.ts";
@@ -41,6 +31,16 @@ export interface StoreFromUrlOptions {
  * @param options Token, fetch and deadlines for remote services.
  * @returns The store.
  * @throws {TypeError} On an empty string or an unsupported scheme.
+ *
+ * @example Three kinds of service string
+ * ```ts
+ * import { FileStore, KeepService, storeFromUrl } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * assert.ok(storeFromUrl("http://127.0.0.1:25107") instanceof KeepService);
+ * assert.ok(storeFromUrl("/tmp/stowage-blocks") instanceof FileStore);
+ * assert.throws(() => storeFromUrl("ftp://example.com/"), TypeError);
+ * ```
  */
 export function storeFromUrl(url: string, options: StoreFromUrlOptions = {}): BlockStore {
   if (typeof url !== "string" || url.length === 0) {

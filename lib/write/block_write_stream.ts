@@ -12,19 +12,6 @@
  *   fails for good, and every PUT in flight is cancelled first.
  * - It is an `EventTarget`: `progress` events carry a {@linkcode WriteProgress}.
  *
- * @example Storing a stream in a store, in 4-byte blocks
- * ```ts
- * import { BlockClient, MemoryStore } from "stowage";
- * import assert from "node:assert/strict";
- *
- * const client = new BlockClient({ services: [new MemoryStore()] });
- * const sink = client.writable({ blockSize: 4, name: "hello.txt" });
- * await ReadableStream.from([new TextEncoder().encode("hello world")]).pipeTo(sink);
- * const { manifest, blocks } = await sink.result;
- * assert.equal(blocks, 3);
- * assert.equal(await new Response(client.readable(manifest)).text(), "hello world");
- * ```
- *
  * @module
  */
 import PQueue from "p-queue";
@@ -34,7 +21,7 @@ import type {
   ReplicatedPutResult,
 } from "../model/block_putter.ts";
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
-import { digest } from "../model/digest.ts";
+import { formatLocator, locatorOf } from "../model/locator.ts";
 import { Manifest } from "../model/manifest.ts";
 import { Chunker } from "../platform/_chunker.ts";
 import { HashWorker } from "../platform/_hash_worker.ts";
@@ -89,7 +76,22 @@ export interface WriteProgress {
   replicasConfirmed: number;
 }
 
-/** See the module doc. */
+/**
+ * See the module doc.
+ *
+ * @example Storing a stream in a store, in 4-byte blocks
+ * ```ts
+ * import { BlockClient, MemoryStore } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const client = new BlockClient({ services: [new MemoryStore()] });
+ * const sink = client.writable({ blockSize: 4, name: "hello.txt" });
+ * await ReadableStream.from([new TextEncoder().encode("hello world")]).pipeTo(sink);
+ * const { manifest, blocks } = await sink.result;
+ * assert.equal(blocks, 3);
+ * assert.equal(await new Response(client.readable(manifest)).text(), "hello world");
+ * ```
+ */
 export class BlockWriteStream extends WritableStream<Uint8Array> implements EventTarget {
   /** Resolves after `close()` with what was stored; rejects on abort or failure. */
   readonly result: Promise<WriteResult>;
@@ -97,6 +99,8 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
   #state: WriteState;
 
   /**
+   * Creates a {@linkcode BlockWriteStream}.
+   *
    * @param client What stores the blocks: a `BlockClient`.
    * @param options Block size, copies, classes, blocks in flight, signal, skipExisting, name.
    * @throws {RangeError} On a bad block size or blocks in flight.
@@ -123,6 +127,13 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
     return { ...this.#state.progress };
   }
 
+  /**
+   * Listens for `progress` events, whose `detail` is a {@linkcode WriteProgress}.
+   *
+   * @param type The event type, `"progress"`.
+   * @param listener The listener.
+   * @param options Listener options.
+   */
   addEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,
@@ -131,6 +142,13 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
     this.#events.addEventListener(type, listener, options);
   }
 
+  /**
+   * Stops listening.
+   *
+   * @param type The event type.
+   * @param listener The listener.
+   * @param options Listener options.
+   */
   removeEventListener(
     type: string,
     listener: EventListenerOrEventListenerObject | null,
@@ -139,6 +157,12 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
     this.#events.removeEventListener(type, listener, options);
   }
 
+  /**
+   * Dispatches an event to the listeners.
+   *
+   * @param event The event.
+   * @returns `false` when a listener cancelled it.
+   */
   dispatchEvent(event: Event): boolean {
     return this.#events.dispatchEvent(event);
   }
@@ -260,13 +284,13 @@ class WriteState {
     if (block.length < WORKER_MIN_BLOCK) {
       return Promise.resolve({
         bytes: block,
-        locator: `${digest(block, algorithm)}+${block.length}`,
+        locator: locatorOf(block, algorithm),
       });
     }
     this.#worker ??= new HashWorker();
     return this.#worker.hash(block, algorithm).then(({ bytes, hex }) => ({
       bytes,
-      locator: `${hex}+${bytes.length}`,
+      locator: formatLocator({ digest: hex, size: bytes.length }),
     }));
   }
 

@@ -8,17 +8,6 @@
  * so a consumer may keep, transfer or hand the chunk to another thread. Memory is
  * one partial chunk whatever the input's chunking.
  *
- * @example Cutting a stream into 4-byte blocks
- * ```ts
- * import { FixedChunkStream } from "stowage";
- *
- * const chunks = await Array.fromAsync(
- *   ReadableStream.from([new Uint8Array(6), new Uint8Array(3)])
- *     .pipeThrough(new FixedChunkStream(4)),
- * );
- * console.assert(chunks.map((c) => c.length).join() === "4,4,1");
- * ```
- *
  * @module
  */
 import { Chunker } from "../platform/_chunker.ts";
@@ -31,12 +20,28 @@ export interface FixedChunkStreamOptions {
   readableStrategy?: QueuingStrategy<Uint8Array>;
 }
 
-/** A `TransformStream` emitting chunks of exactly `size` bytes; see the module doc. */
+/**
+ * A `TransformStream` emitting chunks of exactly `size` bytes; see the module doc.
+ *
+ * @example Cutting a stream into 4-byte blocks
+ * ```ts
+ * import { FixedChunkStream } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const chunks = await Array.fromAsync(
+ *   ReadableStream.from([new Uint8Array(6), new Uint8Array(3)])
+ *     .pipeThrough(new FixedChunkStream(4)),
+ * );
+ * assert.ok(chunks.map((c) => c.length).join() === "4,4,1");
+ * ```
+ */
 export class FixedChunkStream extends TransformStream<Uint8Array, Uint8Array> {
   /** The chunk size in bytes. */
   readonly size: number;
 
   /**
+   * Creates a {@linkcode FixedChunkStream}.
+   *
    * @param size Chunk size in bytes, a positive safe integer.
    * @param options Queuing strategies.
    * @throws {RangeError} When `size` is not a positive safe integer.

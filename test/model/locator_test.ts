@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { EMPTY_BLOCK_LOCATOR, makeLocator } from "../../lib/model/locator.ts";
+import { EMPTY_BLOCK_LOCATOR, locatorOf } from "../../lib/model/locator.ts";
 import { formatLocator, isEmptyBlock, LocatorError, parseLocator } from "../../mod.ts";
 
 const MD5 = "acbd18db4cc2f85cedef654fccc4a4d8";
@@ -140,6 +140,7 @@ describe("empty block", () => {
       isEmptyBlock("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855+0"),
     ).toBe(true);
     expect(isEmptyBlock(`${MD5}+3`)).toBe(false);
-    expect(makeLocator(MD5, 3).stripped).toBe(`${MD5}+3`);
+    expect(locatorOf(new TextEncoder().encode("foo"))).toBe(`${MD5}+3`);
+    expect(locatorOf(new TextEncoder().encode("foo"), "sha256")).toMatch(/^[0-9a-f]{64}\+3$/);
   });
 });
