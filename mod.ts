@@ -60,6 +60,7 @@ export {
   Manifest,
   type ManifestFile,
   type ManifestJSON,
+  type ManifestOptions,
   type Segment,
 } from "./lib/model/manifest.ts";
 export {

@@ -143,10 +143,10 @@ export function chooseFile(manifest: Manifest, values: Values): string | undefin
       `the manifest holds ${manifest.files.length} files; choose one with --file NAME`,
     );
   }
-  if (file !== undefined && !manifest.files.some((f) => f.name === file)) {
-    throw new UsageError(`--file '${file}' is not in the manifest`);
-  }
-  return file ?? manifest.files[0]?.name;
+  if (file === undefined) return manifest.files[0]?.name;
+  const found = manifest.file(file);
+  if (found === undefined) throw new UsageError(`--file '${file}' is not in the manifest`);
+  return found.name;
 }
 
 /** A file's text. */

@@ -26,7 +26,10 @@ export const put: Command = {
   args: "<file|->",
   summary: "Store a file (or stdin) as blocks; print its manifest",
   options: {
-    json: { type: "boolean", help: "print the manifest as JSON instead of Keep text" },
+    json: {
+      type: "boolean",
+      help: "print the manifest as JSON, with its portable data hash, instead of Keep text",
+    },
     "block-size": {
       type: "string",
       value: "SIZE",
@@ -105,7 +108,15 @@ export const put: Command = {
     const { manifest } = await sink.result;
     await writeText(
       io,
-      flagValue(values, "json") ? `${JSON.stringify(manifest, null, 2)}\n` : manifest.toText(),
+      flagValue(values, "json")
+        ? `${
+          JSON.stringify(
+            { ...manifest.toJSON(), portableDataHash: manifest.portableDataHash() },
+            null,
+            2,
+          )
+        }\n`
+        : manifest.toText(),
     );
     return 0;
   },

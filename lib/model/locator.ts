@@ -158,6 +158,29 @@ export function formatLocator(
 }
 
 /**
+ * Parses a locator inside a manifest: as {@linkcode parseLocator}, except that
+ * an `A` hint of another shape is carried through untouched (Arvados's
+ * manifest readers accept `+Awhatever`; only a signature check needs the
+ * strict `A<40 hex>@<8 hex>` form, and there it fails as invalid). Private to
+ * the package.
+ *
+ * @param text The locator token.
+ * @returns The parsed locator; `permission` only from a well-formed hint.
+ * @throws {LocatorError} When the text is not a locator even so.
+ */
+export function parseManifestLocator(text: string): Locator {
+  try {
+    return parseLocator(text);
+  } catch (error) {
+    const parts = text.split("+");
+    const odd = parts.slice(2).filter((h) => h.startsWith("A") && !PERMISSION.test(h));
+    if (odd.length === 0 || !odd.every((h) => HINT.test(h))) throw error;
+    const rest = parseLocator(parts.filter((p, i) => i < 2 || !odd.includes(p)).join("+"));
+    return { ...rest, hints: parts.slice(2) };
+  }
+}
+
+/**
  * The locator that names `bytes`: `<digest>+<size>`, no hints. The one way
  * the package names a block it has the bytes of.
  *

@@ -7,7 +7,9 @@
  */
 import { Buffer } from "node:buffer";
 import process from "node:process";
+import { basename, dirname, join } from "node:path";
 import { fs } from "./_fs.ts";
+import { TEMP_PREFIX } from "./_atomic_write.ts";
 import { Chunker } from "./_chunker.ts";
 
 /** Read size for files: large reads keep syscalls few without holding much memory. */
@@ -46,28 +48,47 @@ export function fileReadable(
   );
 }
 
-/** A sink writing to a file (created or truncated); closes the file on close or abort. */
+/** A sink that replaces a file atomically: the file appears, whole, only when the stream closes. */
 export function fileWritable(path: string): WritableStream<Uint8Array> {
+  // The same rule as atomicWrite, streamed: the bytes go to a temp file beside
+  // the target, made durable and renamed over it on close; an abort or a
+  // failure removes the temp file, so nobody ever reads a half-written file.
+  const temp = join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${crypto.randomUUID()}`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
+  const discard = async (): Promise<void> => {
+    await handle?.close().catch(() => {});
+    handle = undefined;
+    await fs.unlink(temp).catch(() => {});
+  };
   return new WritableStream<Uint8Array>({
     async start() {
-      handle = await fs.open(path, "w");
+      await fs.mkdir(dirname(path), { recursive: true });
+      handle = await fs.open(temp, "wx");
     },
     async write(chunk) {
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await handle!.write(chunk, done, chunk.length - done);
-        done += bytesWritten;
+      try {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await handle!.write(chunk, done, chunk.length - done);
+          done += bytesWritten;
+        }
+      } catch (error) {
+        await discard();
+        throw error;
       }
     },
     async close() {
-      await handle?.close();
-      handle = undefined;
+      try {
+        await handle!.datasync();
+        await handle!.close();
+        handle = undefined;
+        await fs.rename(temp, path);
+      } catch (error) {
+        await discard();
+        throw error;
+      }
     },
-    async abort() {
-      await handle?.close();
-      handle = undefined;
-    },
+    abort: discard,
   });
 }
 

@@ -119,6 +119,47 @@ describe("stowage CLI (in-process)", () => {
     expect(version.out()).toMatch(/^stowage \d+\.\d+\.\d+/);
   });
 
+  it("put --json reports the portable data hash; get --file dir/ writes a folder's files", async () => {
+    const store = join(dir.path, "store");
+    const put = memoryIO(new TextEncoder().encode("foo"));
+    expect(await main(["put", "-", "--json", "--name", "foo", "--dir", store], put)).toBe(0);
+    expect(JSON.parse(put.out()).portableDataHash).toBe("1f4b0bc7583c2a7f9102c395f4ffc5e3+45");
+    const manifestFile = join(dir.path, "tree.txt");
+    await writeFile(
+      manifestFile,
+      ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:top\n" +
+        "./d acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:a 0:3:sub/b\n" +
+        "./d/empty d41d8cd98f00b204e9800998ecf8427e+0 0:0:\\056\n",
+    );
+    const out = join(dir.path, "out");
+    expect(
+      await main(["get", manifestFile, "--file", "./d/", "-o", out, "--dir", store], memoryIO()),
+    )
+      .toBe(0);
+    expect(await readFile(join(out, "a"), "utf8")).toBe("foo");
+    expect(await readFile(join(out, "sub", "b"), "utf8")).toBe("foo");
+    expect(existsSync(join(out, "empty"))).toBe(true);
+    expect(existsSync(join(out, "top"))).toBe(false);
+    // A folder needs an output folder; a path not in the manifest is a usage error.
+    expect(await main(["get", manifestFile, "--file", "d", "--dir", store], memoryIO())).toBe(2);
+    expect(await main(["get", manifestFile, "--file", "nope", "--dir", store], memoryIO())).toBe(2);
+    // Paths as users type them.
+    const one = memoryIO();
+    expect(await main(["get", manifestFile, "--file", "/d//sub/b", "--dir", store], one)).toBe(0);
+    expect(one.out()).toBe("foo");
+  });
+
+  it("get leaves nothing at -o when a block is missing", async () => {
+    const manifestFile = join(dir.path, "m.txt");
+    await writeFile(manifestFile, ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:foo\n");
+    const out = join(dir.path, "out.bin");
+    const io = memoryIO();
+    expect(await main(["get", manifestFile, "-o", out, "--dir", join(dir.path, "s")], io)).toBe(1);
+    expect(existsSync(out)).toBe(false);
+    const { readdir } = await import("node:fs/promises");
+    expect((await readdir(dir.path)).filter((n) => n.startsWith(".tmp-"))).toEqual([]);
+  });
+
   it("prints only a command's own options with <command> --help, from its table", async () => {
     const { COMMANDS } = await import("../../cli/main.ts");
     for (const command of COMMANDS) {

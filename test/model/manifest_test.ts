@@ -78,10 +78,11 @@ describe("Manifest", () => {
     expect(Manifest.fromJSON(m.toJSON()).toJSON()).toEqual(m.toJSON());
   });
 
-  it("accepts locators with hints and a missing final newline", () => {
+  it("accepts locators with hints; refuses a missing final newline (the Go SDK's rule)", () => {
     const signed = `${A}+A1f27a35dd9af37191d63ad8eb8985624451e7b79@5835c8bc`;
-    const m = Manifest.parse(`. ${signed} 0:3:f`);
+    const m = Manifest.parse(`. ${signed} 0:3:f\n`);
     expect(m.files[0]!.segments[0]!.locator).toBe(signed);
+    expect(() => Manifest.parse(`. ${signed} 0:3:f`)).toThrow(/does not end with a newline/);
   });
 
   const bad: [string, string, number, number, RegExp][] = [
@@ -156,5 +157,121 @@ describe("sliceSegments", () => {
         expect(expand(sliceSegments(segments, start, end))).toEqual(all.slice(start, end));
       }),
     );
+  });
+});
+
+describe("Manifest: Arvados interoperability", () => {
+  const EMPTY = "d41d8cd98f00b204e9800998ecf8427e+0";
+
+  it("reads empty-folder placeholders ('.' and '\\056') and writes them back as Arvados does", () => {
+    for (const marker of [".", "\\056"]) {
+      const m = Manifest.parse(`./empty_dir ${EMPTY} 0:0:${marker}\n`);
+      expect(m.files).toEqual([]);
+      expect(m.directories).toEqual(["empty_dir"]);
+      expect(m.toText()).toBe(`./empty_dir ${EMPTY} 0:0:\\056\n`);
+    }
+    const json = Manifest.parse(JSON.stringify(new Manifest([], { directories: ["a b"] })));
+    expect(json.directories).toEqual(["a b"]);
+  });
+
+  it("refuses a name used both for a file and a folder, naming it", () => {
+    const error = (() => {
+      try {
+        Manifest.parse(`. ${A} 0:1:foo\n./foo ${A} 0:1:bar\n`);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ManifestError);
+    expect((error as ManifestError).message).toMatch(/'foo' is both a file and a folder/);
+    expect((error as ManifestError).line).toBe(2);
+    expect(() => Manifest.parse(`./foo ${A} 0:1:bar\n. ${A} 0:1:foo\n`)).toThrow(/'foo'/);
+    expect(() => new Manifest([{ name: "a", size: 0, segments: [] }], { directories: ["a"] }))
+      .toThrow(TypeError);
+  });
+
+  it("refuses raw control characters in names, with line and column", () => {
+    for (
+      const [text, column] of [[`./a\tb ${A} 0:1:f\n`, 4], [`. ${A} 0:1:f\u000bg\n`, 43]] as const
+    ) {
+      const error = (() => {
+        try {
+          Manifest.parse(text);
+        } catch (e) {
+          return e as ManifestError;
+        }
+      })()!;
+      expect(error).toBeInstanceOf(ManifestError);
+      expect(error.message).toMatch(/raw control character/);
+      expect([error.line, error.column]).toEqual([1, column]);
+    }
+    // Escaped, they are fine.
+    expect(Manifest.parse(`. ${A} 0:1:f\\011g\n`).files[0]!.name).toBe("f\tg");
+  });
+
+  it("carries +A hints of other shapes through untouched", () => {
+    for (const hint of ["Awhatever", "A12345@ffffff"]) {
+      const text = `. ${A}+${hint} 0:3:f\n`;
+      const m = Manifest.parse(text);
+      expect(m.files[0]!.segments[0]!.locator).toBe(`${A}+${hint}`);
+      expect(m.toText()).toBe(text);
+      expect(m.stripped().toText()).toBe(`. ${A} 0:3:f\n`);
+    }
+  });
+
+  it("finds paths as users type them", () => {
+    const m = Manifest.parse(`./a ${A} 0:3:b\n`);
+    for (const path of ["a/b", "./a/b", "/a/b", "a//b", "a/./b", "x/../a/b"]) {
+      expect(m.file(path)?.name).toBe("a/b");
+    }
+    expect(m.file("../a/b")).toBeUndefined();
+    expect(() => m.subtree("nope")).toThrow(RangeError);
+  });
+
+  it("extracts a folder's subtree, with its empty folders", () => {
+    const m = new Manifest([
+      { name: "top", size: 3, segments: [{ locator: A, offset: 0, length: 3 }] },
+      { name: "d/x", size: 3, segments: [{ locator: B, offset: 0, length: 3 }] },
+    ], { directories: ["d/empty"] });
+    const sub = m.subtree("d/");
+    expect(sub.files.map((f) => f.name)).toEqual(["x"]);
+    expect(sub.directories).toEqual(["empty"]);
+    expect(sub.normalize().toText()).toBe(`. ${B} 0:3:x\n./empty ${EMPTY} 0:0:\\056\n`);
+  });
+
+  it("escapes what Arvados escapes and nothing else", () => {
+    const m = new Manifest([{ name: "a b:c\\d\u007fé", size: 0, segments: [] }]);
+    expect(m.toText()).toBe(`. ${EMPTY} 0:0:a\\040b\\072c\\134d\u007fé\n`);
+  });
+
+  it("writes streams depth first in byte order, whatever the file order", () => {
+    const file = (name: string) => ({ name, size: 0, segments: [] });
+    const m = new Manifest([file("b/x"), file("a b/y"), file("a/z"), file("top")]);
+    expect(m.toText().split("\n").map((l) => l.split(" ")[0])).toEqual([
+      ".",
+      "./a",
+      "./a\\040b",
+      "./b",
+      "",
+    ]);
+  });
+
+  it("refuses JSON names that are not well-formed Unicode, and never reports NaN", () => {
+    const lone = JSON.stringify({
+      version: 1,
+      files: [{ name: "a b\ud800", size: 0, segments: [] }],
+    });
+    expect(() => Manifest.parse(lone)).toThrow(/well-formed Unicode/);
+    const deep = `{"files":${"[".repeat(20_000)}`;
+    const error = (() => {
+      try {
+        Manifest.parse(deep);
+      } catch (e) {
+        return e as ManifestError;
+      }
+    })()!;
+    expect(error).toBeInstanceOf(ManifestError);
+    expect(Number.isInteger(error.line) && Number.isInteger(error.column)).toBe(true);
+    expect(error.message).not.toMatch(/NaN/);
   });
 });
