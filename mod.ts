@@ -95,6 +95,7 @@ export { FixedChunkStream, type FixedChunkStreamOptions } from "./lib/write/fixe
 export {
   BlockWriteStream,
   type BlockWriteStreamOptions,
+  type WriteEventListener,
   type WriteProgress,
   type WriteResult,
 } from "./lib/write/block_write_stream.ts";
@@ -119,4 +120,5 @@ export {
   BlockClient,
   type BlockClientOptions,
   type BlockClientStats,
+  type RetryEvent,
 } from "./lib/client/block_client.ts";

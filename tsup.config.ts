@@ -11,6 +11,17 @@ const entries = {
 
 export default defineConfig({
   entry: { ...entries, cli: "cli/main.ts" },
+  // Library code names its npm dependencies as Deno does without a config
+  // (`npm:p-queue@^9.0.0`); the npm build imports the installed packages.
+  esbuildPlugins: [{
+    name: "npm-specifiers",
+    setup(build) {
+      build.onResolve({ filter: /^npm:/ }, (args) => ({
+        path: args.path.replace(/^npm:((?:@[^/@]+\/)?[^/@]+)@[^/]*/, "$1"),
+        external: true,
+      }));
+    },
+  }],
   format: ["esm"],
   dts: { entry: entries },
   target: "node20",

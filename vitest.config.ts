@@ -1,6 +1,9 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // Library code names its npm dependencies as Deno does without a config
+  // (`npm:p-queue@^9.0.0`); under Node they are the installed packages.
+  resolve: { alias: [{ find: /^npm:((?:@[^/@]+\/)?[^/@]+)@[^/]*/, replacement: "$1" }] },
   test: {
     // Memory measurements run apart, on a quiet machine (scripts/test.sh).
     include: process.env.STOWAGE_MEMORY_TESTS ? ["test/memory/**/*_test.ts"] : ["test/**/*_test.ts"],

@@ -40,6 +40,16 @@ if (runtime === "node" || runtime === "both") {
     packages: "external",
     outfile,
     logLevel: "warning",
+    // lib/ names npm dependencies as `npm:name@range`: import the installed package.
+    plugins: [{
+      name: "npm-specifiers",
+      setup(b) {
+        b.onResolve({ filter: /^npm:/ }, (args) => ({
+          path: args.path.replace(/^npm:((?:@[^/@]+\/)?[^/@]+)@[^/]*/, "$1"),
+          external: true,
+        }));
+      },
+    }],
   });
   console.log(`### ${name} — node ${process.version}`);
   status ||=

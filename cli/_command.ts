@@ -40,6 +40,8 @@ export interface CliIO {
   env?: Record<string, string | undefined>;
   /** Whether standard error is a terminal (progress bars). @default {false} */
   isTTY?: boolean;
+  /** Whether standard output is a terminal (no bar when it is redirected). @default {false} */
+  stdoutIsTTY?: boolean;
 }
 
 /** What `run` gets. */
@@ -86,6 +88,15 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
     this.command = command;
+  }
+}
+
+/** What an interrupted command is stopped with: exit 130, as shells expect. */
+export class Interrupted extends Error {
+  /** Creates an {@linkcode Interrupted}. */
+  constructor() {
+    super("interrupted");
+    this.name = "Interrupted";
   }
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { BlockClient, type BlockClientOptions } from "../lib/client/block_client.ts";
 import type { BlockStore } from "../lib/model/block_store.ts";
@@ -12,6 +13,7 @@ import { Manifest } from "../lib/model/manifest.ts";
 import { ManifestError } from "../lib/model/errors.ts";
 import { fileReadable } from "../lib/platform/_node_io.ts";
 import { defaultStoreDir, FileStore } from "../lib/store/file_store.ts";
+import type { Progress } from "./_progress.ts";
 import {
   type CliIO,
   listValue,
@@ -55,14 +57,28 @@ export function serviceUrls(values: Values, io: CliIO): string[] {
 export function makeClient(
   values: Values,
   io: CliIO,
-  options: { algorithm?: DigestAlgorithm; copies?: number; cache?: boolean } = {},
+  options: { algorithm?: DigestAlgorithm; copies?: number; cache?: boolean; progress?: Progress } =
+    {},
 ): { client: BlockClient; remote: boolean } {
   const services = serviceUrls(values, io);
+  for (const service of services) checkServiceString(service);
+  const notify = (line: string): void =>
+    options.progress ? options.progress.note(line) : io.stderr(`${line}\n`);
   const token = stringValue(values, "token") ?? io.env?.STOWAGE_TOKEN;
   const clientOptions: BlockClientOptions = {
     services: services.length > 0 ? services : [localStore(values)],
     onWarning: (message) => io.stderr(`stowage: ${message}\n`),
   };
+  if (values.quiet !== true) {
+    clientOptions.onRetry = (e) =>
+      notify(
+        `stowage: retrying ${e.operation} of block ${e.locator} in ${
+          (e.delay / 1000).toFixed(1)
+        } s (round ${e.round} of ${e.rounds}): ${
+          e.services.map((s) => `${s.service}: ${s.error ?? `HTTP ${s.status}`}`).join("; ")
+        }`,
+      );
+  }
   // Writes touch each block once: a cache would only cost memory. Reads go
   // through it: it fetches whole blocks, verified, once for all the
   // prefetcher's parts of a block, and holds the blocks prefetched ahead.
@@ -80,11 +96,33 @@ export function makeClient(
   }
 }
 
+/**
+ * A service string must be a URL, or a folder that exists: `localhost:25201`
+ * would otherwise become a folder of that name.
+ *
+ * @throws {UsageError} Otherwise.
+ */
+export function checkServiceString(service: string): void {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(service)) return;
+  let folder = false;
+  try {
+    folder = statSync(service).isDirectory();
+  } catch {
+    // Missing: said below.
+  }
+  if (!folder) {
+    throw new UsageError(
+      `--service '${service}' is neither a URL (http://, https://, s3://) nor an existing folder`,
+    );
+  }
+}
+
 /** The one store `ls` and `crawl` walk: the one `--service` given, else the local store. */
 export function walkedStore(values: Values, io: CliIO, command: string): BlockStore {
   const services = listValue(values, "service");
   if (services.length === 0) return localStore(values);
   if (services.length > 1) throw new UsageError(`${command} takes one --service`);
+  checkServiceString(services[0]!);
   return makeClient(values, io).client.services[0]!;
 }
 
@@ -121,18 +159,41 @@ export function parseSize(text: string, flag = "size"): number {
   return size;
 }
 
-/** Reads a manifest (Keep text or JSON) from a file, or from stdin for `-`. */
+/**
+ * Reads a manifest (Keep text or JSON) from a file, or from stdin for `-`.
+ *
+ * @throws {Error} Naming the file when it is not a manifest (binary data
+ *   is said to be binary, never printed) or holds no file.
+ */
 export async function readManifest(path: string, io: CliIO): Promise<Manifest> {
-  const text = path === "-" ? await new Response(io.stdin()).text() : await readText(path);
+  const where = path === "-" ? "standard input" : `'${path}'`;
+  const bytes = new Uint8Array(
+    await (path === "-" ? new Response(io.stdin()) : new Response(fileReadable(path)))
+      .arrayBuffer(),
+  );
+  let text: string;
   try {
-    return Manifest.parse(text);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error(`${where} is not a manifest: it is binary data, not text`);
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x08\x0e-\x1f]/.test(text.slice(0, 4096))) {
+    throw new Error(`${where} is not a manifest: it is binary data, not text`);
+  }
+  let manifest: Manifest;
+  try {
+    manifest = Manifest.parse(text);
   } catch (error) {
     if (error instanceof ManifestError) {
-      const where = path === "-" ? "standard input" : `'${path}'`;
       throw new Error(`${where} is not a manifest: ${error.message}`, { cause: error });
     }
     throw error;
   }
+  if (manifest.files.length === 0) {
+    throw new Error(`${where} is an empty manifest: no file to read`);
+  }
+  return manifest;
 }
 
 /** The one file of a manifest a command reads: `--file`, else the only one. */
@@ -164,54 +225,4 @@ export async function writeText(io: CliIO, text: string): Promise<void> {
 /** The name a file gets in a manifest: `--name`, else its base name (`stdin` for `-`). */
 export function manifestName(values: Values, input: string): string {
   return stringValue(values, "name") ?? (input === "-" ? "stdin" : basename(input));
-}
-
-/** A one-line progress bar on standard error, redrawn at most 10 times a second. */
-export function progressBar(
-  io: CliIO,
-  total: number | undefined,
-): { update: (bytes: number) => void; done: () => void } {
-  const started = performance.now();
-  let last = 0;
-  let bytes = 0;
-  const draw = (): void => {
-    const seconds = (performance.now() - started) / 1000;
-    const rate = seconds > 0 ? bytes / seconds : 0;
-    const width = 30;
-    let line: string;
-    if (total !== undefined && total > 0) {
-      const fraction = Math.min(1, bytes / total);
-      const filled = Math.round(fraction * width);
-      line = `${(fraction * 100).toFixed(1).padStart(5)}% [${"=".repeat(filled)}${
-        " ".repeat(width - filled)
-      }] ${formatBytes(bytes)} / ${formatBytes(total)}`;
-    } else {
-      line = `${formatBytes(bytes)}`;
-    }
-    io.stderr(`\r${line}  ${formatBytes(rate)}/s `);
-  };
-  return {
-    update(value) {
-      bytes = value;
-      const now = performance.now();
-      if (now - last >= 100) {
-        last = now;
-        draw();
-      }
-    },
-    done() {
-      draw();
-      io.stderr("\n");
-    },
-  };
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }

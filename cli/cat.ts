@@ -5,9 +5,11 @@
  *
  * @module
  */
+import { fileWritable } from "../lib/platform/_node_io.ts";
 import { httpSource } from "../lib/read/http_source.ts";
 import { openReadable } from "../lib/read/open_readable.ts";
 import { type Command, stringValue, UsageError } from "./_command.ts";
+import { counting, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 import { chooseFile, integer, makeClient, readManifest, SERVICE_OPTIONS } from "./_shared.ts";
 
 /** See the module doc. */
@@ -15,7 +17,14 @@ export const cat: Command = {
   name: "cat",
   args: "<url|manifest|->",
   summary: "Stream an HTTP object (by ranges, prefetching) or a manifest's bytes",
+  interrupts: true,
   options: {
+    output: {
+      type: "string",
+      short: "o",
+      value: "FILE",
+      help: "write to FILE instead of stdout (shows progress on a terminal)",
+    },
     start: { type: "string", value: "N", help: "first byte (default 0)" },
     end: { type: "string", value: "N", help: "one past the last byte (default the size)" },
     file: { type: "string", value: "NAME", help: "the file, when the manifest holds several" },
@@ -25,8 +34,9 @@ export const cat: Command = {
       help: "range requests (or block reads) in flight at most (default 4)",
     },
     ...SERVICE_OPTIONS,
+    ...PROGRESS_OPTIONS,
   },
-  async run({ args, values, io }) {
+  async run({ args, values, io, interrupted }) {
     if (args.length !== 1) {
       throw new UsageError(
         "cat needs one input: an http(s) URL, a manifest file, or - for stdin",
@@ -43,6 +53,7 @@ export const cat: Command = {
     const maxRangeRequests = requestsText === undefined
       ? 4
       : integer(requestsText, "--range-requests", 1, 64);
+    let length = 0;
     const view = (size: number): { start: number; end: number } => {
       const end = endText === undefined
         ? size
@@ -52,6 +63,7 @@ export const cat: Command = {
           `--start ${start} and --end ${end} must satisfy start <= end <= ${size}`,
         );
       }
+      length = end - start;
       return { start, end };
     };
     let body: ReadableStream<Uint8Array>;
@@ -73,7 +85,18 @@ export const cat: Command = {
         maxRangeRequests,
       });
     }
-    await body.pipeTo(io.stdout());
+    const output = stringValue(values, "output");
+    const progress = output === undefined
+      ? startProgress(io, { quiet: true }, { label: "cat" })
+      : startProgress(io, values, { label: "cat", total: length });
+    try {
+      await body.pipeThrough(counting(progress)).pipeTo(
+        output === undefined ? io.stdout() : fileWritable(output),
+        { signal: interrupted },
+      );
+    } finally {
+      progress.done();
+    }
     return 0;
   },
 };

@@ -32,6 +32,7 @@ import {
   walkedStore,
   writeText,
 } from "./_shared.ts";
+import { PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 
 /** See the module doc. */
 export const crawl: Command = {
@@ -60,6 +61,7 @@ export const crawl: Command = {
       help: "where progress is saved (default <dir>/.crawl-<task>.json)",
     },
     ...SERVICE_OPTIONS,
+    ...PROGRESS_OPTIONS,
   },
   async run({ args, values, io, interrupted }) {
     if (args.length > 0) throw new UsageError("crawl takes no arguments", crawl);
@@ -74,6 +76,7 @@ export const crawl: Command = {
     const local = listValue(values, "service").length === 0;
     const target = local ? store : walkedStore(values, io, "crawl");
     if (local) await store.open();
+    const progress = startProgress(io, values, { label: `crawl ${name}`, total: 100, unit: "%" });
     const crawler = new Crawler(target, task, {
       statePath: stringValue(values, "state") ??
         join(
@@ -84,11 +87,7 @@ export const crawl: Command = {
         ),
       allowedCpuFraction: cpu,
       signal: interrupted,
-      onSlice: (p) => {
-        if (io.isTTY) {
-          io.stderr(`\r${name}: cycle ${p.cyclesFinished} ${p.percentDone.toFixed(1)}% `);
-        }
-      },
+      onSlice: (p) => progress.update(p.percentDone),
     });
     try {
       if (flagValue(values, "continuous")) {
@@ -100,9 +99,9 @@ export const crawl: Command = {
     } catch (error) {
       if (!interrupted.aborted) throw error;
     } finally {
+      progress.done();
       await crawler.save();
     }
-    if (io.isTTY) io.stderr("\n");
     await writeText(io, `${summarise(name!, crawler.state.task)}\n`);
     // A scrub that found damage fails, as scrubbing tools do, so scripts notice.
     return name === "verify" && (crawler.state.task as VerifyState).corrupt.length > 0 ? 1 : 0;

@@ -15,6 +15,7 @@ import {
   type CliIO,
   type Command,
   commandUsage,
+  Interrupted,
   overallUsage,
   parseCommand,
   UsageError,
@@ -43,6 +44,7 @@ function defaultIO(): CliIO {
     stderr: (text) => void process.stderr.write(text),
     env: process.env,
     isTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
   };
 }
 
@@ -95,7 +97,7 @@ async function runInterruptible(
 ): Promise<number> {
   const controller = new AbortController();
   if (!command.interrupts) return await run(controller.signal);
-  const onSignal = (): void => controller.abort(new Error("interrupted"));
+  const onSignal = (): void => controller.abort(new Interrupted());
   // Listening before the command starts, so a supervisor that stops it right
   // away still gets a graceful stop.
   process.once("SIGINT", onSignal);
@@ -121,10 +123,41 @@ function report(error: unknown, command: Command | undefined, io: CliIO, debug: 
   }
   // The reader went away (`stowage get m | head`): not our failure.
   if ((error as { code?: unknown })?.code === "EPIPE") return 0;
-  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Interrupted) {
+    io.stderr("stowage: interrupted\n");
+    return 130;
+  }
+  const message = fileSystemMessage(error) ??
+    (error instanceof Error ? error.message : String(error));
   io.stderr(`stowage: ${message}\n`);
   if (debug && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
   return 1;
+}
+
+/** What Node's file-system errors mean, in words: `cannot read '/x': no such file or folder`. */
+const FILE_SYSTEM_MEANINGS: Record<string, string> = {
+  ENOENT: "no such file or folder",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "it is a folder",
+  ENOTDIR: "a part of the path is not a folder",
+  EEXIST: "it already exists",
+  EROFS: "the file system is read-only",
+  ENOSPC: "no space left",
+  EMFILE: "too many open files",
+};
+
+/** A file-system error as one line naming the path, or `undefined` for any other error. */
+function fileSystemMessage(error: unknown): string | undefined {
+  const { code, path, syscall } = (error ?? {}) as {
+    code?: unknown;
+    path?: unknown;
+    syscall?: unknown;
+  };
+  if (typeof code !== "string" || typeof path !== "string") return undefined;
+  const meaning = FILE_SYSTEM_MEANINGS[code] ?? code;
+  const verb = syscall === "open" || syscall === "stat" || syscall === "read" ? "read" : "use";
+  return `cannot ${verb} '${path}': ${meaning} (${code})`;
 }
 
 // `deno run cli/main.ts` (and Node >= 24 running dist/cli.js) sets

@@ -6,6 +6,8 @@
  * @module
  */
 import { DEFAULT_BLOCK_SIZE } from "../lib/model/block_store.ts";
+import type { FileStore } from "../lib/store/file_store.ts";
+import { S3Store } from "../lib/store/s3_store.ts";
 import { fs } from "../lib/platform/_fs.ts";
 import { fileReadable } from "../lib/platform/_node_io.ts";
 import type { WriteProgress } from "../lib/write/block_write_stream.ts";
@@ -15,16 +17,17 @@ import {
   makeClient,
   manifestName,
   parseSize,
-  progressBar,
   SERVICE_OPTIONS,
   writeText,
 } from "./_shared.ts";
+import { PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 
 /** See the module doc. */
 export const put: Command = {
   name: "put",
   args: "<file|->",
   summary: "Store a file (or stdin) as blocks; print its manifest",
+  interrupts: true,
   options: {
     json: {
       type: "boolean",
@@ -33,7 +36,7 @@ export const put: Command = {
     "block-size": {
       type: "string",
       value: "SIZE",
-      help: "bytes per block, e.g. 8M, 64MiB (default 64MiB)",
+      help: "bytes per block, e.g. 8M, 64MiB; at most 64MiB, Keep's limit (default 64MiB)",
     },
     algorithm: {
       type: "string",
@@ -51,13 +54,18 @@ export const put: Command = {
       value: "N",
       help: "replicas per block (default 2 with services, else 1)",
     },
+    "create-bucket": {
+      type: "boolean",
+      help: "create the s3:// services' buckets first, when they do not exist yet",
+    },
     "blocks-in-flight": {
       type: "string",
       value: "N",
       help: "blocks being stored at once (default 4 with services, else 1)",
     },
+    ...PROGRESS_OPTIONS,
   },
-  async run({ args, values, io }) {
+  async run({ args, values, io, interrupted }) {
     if (args.length !== 1) {
       throw new UsageError("put needs one input: a file path, or - for stdin", put);
     }
@@ -66,24 +74,16 @@ export const put: Command = {
     const blockSize = blockSizeText === undefined
       ? DEFAULT_BLOCK_SIZE
       : parseSize(blockSizeText, "--block-size");
+    if (blockSize > DEFAULT_BLOCK_SIZE) {
+      throw new UsageError(
+        `--block-size '${blockSizeText}' is more than 64MiB, the largest block Keep allows`,
+        put,
+      );
+    }
     const algorithm = stringValue(values, "algorithm") ?? "md5";
     if (algorithm !== "md5" && algorithm !== "sha256") {
       throw new UsageError(`--algorithm must be md5 or sha256, not '${algorithm}'`, put);
     }
-    const copiesText = stringValue(values, "copies");
-    const { client, remote } = makeClient(
-      values,
-      io,
-      copiesText === undefined
-        ? { algorithm }
-        : { algorithm, copies: integer(copiesText, "--copies", 1, 100) },
-    );
-    // One block at a time into the local store keeps memory at two blocks;
-    // remote services gain from parallel uploads.
-    const inFlightText = stringValue(values, "blocks-in-flight");
-    const blocksInFlight = inFlightText === undefined
-      ? (remote ? 4 : 1)
-      : integer(inFlightText, "--blocks-in-flight", 1, 64);
     let total: number | undefined;
     if (input !== "-") {
       // Surface a missing file before any block is written.
@@ -91,21 +91,47 @@ export const put: Command = {
       if (info.isDirectory()) throw new UsageError(`'${input}' is a folder, not a file`, put);
       total = info.size;
     }
-    const source = input === "-" ? io.stdin() : fileReadable(input);
-    const sink = client.writable({ blockSize, blocksInFlight, name: manifestName(values, input) });
-    const bar = io.isTTY ? progressBar(io, total) : undefined;
-    if (bar) {
+    const progress = startProgress(io, values, { label: "put", total });
+    let manifest;
+    try {
+      const copiesText = stringValue(values, "copies");
+      const { client, remote } = makeClient(
+        values,
+        io,
+        copiesText === undefined
+          ? { algorithm, progress }
+          : { algorithm, progress, copies: integer(copiesText, "--copies", 1, 100) },
+      );
+      // A local store that cannot be made fails now, with its own words,
+      // before any byte is read.
+      if (!remote) await (client.services[0] as FileStore).open();
+      if (flagValue(values, "create-bucket")) {
+        for (const service of client.services) {
+          if (service instanceof S3Store) await service.createBucket({ signal: interrupted });
+        }
+      }
+      // One block at a time into the local store keeps memory at two blocks;
+      // remote services gain from parallel uploads.
+      const inFlightText = stringValue(values, "blocks-in-flight");
+      const blocksInFlight = inFlightText === undefined
+        ? (remote ? 4 : 1)
+        : integer(inFlightText, "--blocks-in-flight", 1, 64);
+      const source = input === "-" ? io.stdin() : fileReadable(input);
+      const sink = client.writable({
+        blockSize,
+        blocksInFlight,
+        name: manifestName(values, input),
+      });
       sink.addEventListener(
         "progress",
-        (e) => bar.update((e as CustomEvent<WriteProgress>).detail.bytesUploaded),
+        (e) => progress.update((e as CustomEvent<WriteProgress>).detail.bytesSent),
       );
-    }
-    try {
-      await source.pipeTo(sink);
+      // Ctrl-C aborts the upload: requests in flight are cancelled, temp files removed.
+      await source.pipeTo(sink, { signal: interrupted });
+      ({ manifest } = await sink.result);
     } finally {
-      bar?.done();
+      progress.done();
     }
-    const { manifest } = await sink.result;
     await writeText(
       io,
       flagValue(values, "json")

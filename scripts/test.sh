@@ -37,12 +37,22 @@ step() {
 # The package's entry points (deno.json "exports"), the CLI, examples, benchmarks.
 entries="mod.ts lib/store/s3_store.ts lib/server/mod.ts lib/crawl/mod.ts"
 step typecheck npx --no-install tsc --noEmit -p .
-step deno-check npx --no-install deno check $entries cli/main.ts $(ls examples/*.ts bench/*.ts 2>/dev/null)
+step deno-check npx --no-install deno check $entries cli/main.ts $(ls examples/*.mjs bench/*.ts 2>/dev/null)
 step deno-lint npx --no-install deno lint
 step deno-fmt npx --no-install deno fmt --check
 # Every export documented, every example run and asserting, and the package
 # as JSR would take it.
-step deno-doc-lint npx --no-install deno doc --lint $entries
+doc_lint() {
+  # deno doc (not deno check) misreads @types/node's `/// <reference path>`
+  # lines as packages and warns about each (denoland/deno#36751, upstream);
+  # those warnings are left out, anything else is shown.
+  NO_COLOR=1 npx --no-install deno doc --lint $entries > "$out/doc-lint.log" 2>&1
+  local rc=$?
+  grep -v -e "^Warning Failed resolving types. Could not find package '[^']*' from referrer 'file://.*/node_modules/@types/node/" \
+    -e "^    at file://.*/node_modules/@types/node/" "$out/doc-lint.log"
+  return $rc
+}
+step deno-doc-lint doc_lint
 doc_tests() {
   NO_COLOR=1 npx --no-install deno test -A --doc mod.ts lib/ > "$out/doc.log" 2>&1
   local rc=$?

@@ -112,12 +112,19 @@ export function closeMidBody(when: (count: number) => boolean = () => true): Fau
           controller.enqueue(new TextEncoder().encode("acbd18db"));
           return;
         }
-        controller.error(new Error("injected: connection dropped mid-body"));
+        // Ended short of its Content-Length on a connection that then closes:
+        // the client sees the connection drop mid-body. (Erroring the stream
+        // instead would do the same, but Deno.serve prints every such error.)
+        controller.close();
       },
     });
     return new Response(body, {
       status: 200,
-      headers: { "content-length": "100", "x-keep-replicas-stored": "1" },
+      headers: {
+        "content-length": "100",
+        "x-keep-replicas-stored": "1",
+        connection: "close",
+      },
     });
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as api from "../mod.ts";
 import * as s3 from "../lib/store/s3_store.ts";
@@ -30,13 +31,55 @@ describe("package manifests", () => {
     }
   });
 
-  it("deno.json maps the runtime dependencies package.json declares", async () => {
+  it("lib/ names each npm dependency as npm:<name>@<the range package.json declares>", async () => {
+    // So a Deno script outside this folder, with no import map, can import mod.ts.
     const pkg = await readJson("package.json");
     const deno = await readJson("deno.json");
-    for (const dep of Object.keys(pkg.dependencies)) {
-      expect(deno.imports[dep]).toMatch(new RegExp(`^npm:${dep}@`));
+    const { execFileSync } = await import("node:child_process");
+    const used = execFileSync("grep", ["-rhoE", '"npm:[^"]+"', "lib"], {
+      cwd: root,
+      encoding: "utf8",
+    })
+      .split("\n").filter((l) => l !== "").map((l) => l.slice(1, -1));
+    expect(used.length).toBeGreaterThan(0);
+    for (const spec of new Set(used)) {
+      const [, name, range] = /^npm:((?:@[^/@]+\/)?[^/@]+)@([^/]+)/.exec(spec)!;
+      expect(pkg.dependencies[name!], spec).toBe(range);
     }
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(
+      [...new Set(used.map((s) => /^npm:((?:@[^/@]+\/)?[^/@]+)/.exec(s)![1]))].sort(),
+    );
     expect(deno.nodeModulesDir).toBe("manual");
+  });
+
+  it("is importable by a Deno script outside this folder, with no config", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(`${tmpdir()}/stowage-outside-`);
+    try {
+      await writeFile(
+        `${dir}/main.ts`,
+        [
+          `import { BlockClient, MemoryStore } from "${root}/mod.ts";`,
+          "const client = new BlockClient({ services: [new MemoryStore()] });",
+          "console.log((await client.put(new TextEncoder().encode('foo'))).locator);",
+        ].join("\n"),
+      );
+      const out = spawnSync(`${root}/node_modules/.bin/deno`, ["run", "-A", "main.ts"], {
+        cwd: dir,
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      expect(out.stdout.trim(), out.stderr).toBe("acbd18db4cc2f85cedef654fccc4a4d8+3");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("runs deno task with the Deno from npm", () => {
+    const deno = `${root}/node_modules/.bin/deno`;
+    const out = spawnSync(deno, ["task", "cli", "-V"], { cwd: root, encoding: "utf8" });
+    expect(out.stdout.trim().split("\n").pop()).toBe("stowage 0.1.0");
   });
 
   it("the CLI reports the package version", async () => {

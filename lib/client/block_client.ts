@@ -13,7 +13,7 @@
  *
  * @module
  */
-import PQueue from "p-queue";
+import PQueue from "npm:p-queue@^9.0.0";
 import type {
   BlockPutter,
   ReplicatedPutOptions,
@@ -29,6 +29,7 @@ import {
   InsufficientReplicasError,
   ServiceError,
   type ServiceOutcome,
+  StoreError,
   StoreFullError,
 } from "../model/errors.ts";
 import { isEmptyBlock, type Locator, locatorOf, toLocator } from "../model/locator.ts";
@@ -81,6 +82,11 @@ export interface BlockClientOptions {
   fetch?: typeof fetch;
   /** Deadlines for services given as URLs. */
   timeouts?: ServiceTimeouts;
+  /**
+   * Told before each retry round of a put or a get: what is retried, when,
+   * and what every service said (the CLI prints it as one line).
+   */
+  onRetry?: (event: RetryEvent) => void;
   /** Where warnings go (said once each). @default {console.warn} */
   onWarning?: (message: string) => void;
   /** The block cache for reads, or `false` for none. @default {a 256 MiB RAM cache} */
@@ -92,6 +98,22 @@ export interface BlockClientOptions {
 }
 
 export type { ReplicatedPutOptions, ReplicatedPutResult };
+
+/** A retry round about to start; see {@linkcode BlockClientOptions.onRetry}. */
+export interface RetryEvent {
+  /** What is retried. */
+  operation: "put" | "get";
+  /** The block. */
+  locator: string;
+  /** The round about to start (2 is the first retry). */
+  round: number;
+  /** Rounds in all. */
+  rounds: number;
+  /** The wait before it, ms. */
+  delay: number;
+  /** What each service said last. */
+  services: readonly ServiceOutcome[];
+}
 
 /** Counters a client keeps. */
 export interface BlockClientStats {
@@ -142,6 +164,7 @@ export class BlockClient implements BlockPutter {
   #retry: RetryPolicy;
   #uploads: PQueue;
   #warn: (message: string) => void;
+  #onRetry: ((event: RetryEvent) => void) | undefined;
   #warned = new Set<string>();
   #stats: BlockClientStats = { puts: 0, overReplicated: 0, putRequests: 0, corruptReplicas: 0 };
   /** The read cache, if any. */
@@ -193,6 +216,7 @@ export class BlockClient implements BlockPutter {
     }
     this.#uploads = new PQueue({ concurrency: maxPutRequests });
     this.#warn = options.onWarning ?? ((message) => console.warn(`stowage: ${message}`));
+    this.#onRetry = options.onRetry;
     this.cache = options.cache === false ? undefined : options.cache ?? new BlockCache();
     this.#prefetchQueue = new PQueue({ concurrency: options.maxPrefetchRequests ?? 2 });
     this.#prefetchBlocks = options.prefetchBlocks ?? 2;
@@ -232,6 +256,12 @@ export class BlockClient implements BlockPutter {
       return { locator, replicas: copies, classes: {}, overReplicated: 0 };
     }
     const requestId = options.requestId ?? newRequestId();
+    let furthest = 0;
+    const progress = options.onProgress === undefined ? undefined : (sent: number): void => {
+      if (sent <= furthest) return;
+      furthest = sent;
+      options.onProgress!(sent);
+    };
     const writable = this.#services.filter((s) => !s.readOnly);
     const order = rendezvousOrder(locator.split("+")[0]!, writable);
     const anyProxy = writable.some((s) => s.type === "proxy");
@@ -247,7 +277,18 @@ export class BlockClient implements BlockPutter {
     const satisfied = () => done >= copies && pendingClasses().length === 0;
 
     for (let round = 0; round < this.#retry.rounds && !satisfied(); round++) {
-      if (round > 0) await sleep(backoffDelay(this.#retry, round), signal);
+      if (round > 0) {
+        const delay = backoffDelay(this.#retry, round);
+        this.#onRetry?.({
+          operation: "put",
+          locator,
+          round: round + 1,
+          rounds: this.#retry.rounds,
+          delay,
+          services: [...outcomes.values()],
+        });
+        await sleep(delay, signal);
+      }
       const candidates = order.filter((s) =>
         state.get(s.id) !== "ok" && state.get(s.id) !== "permanent"
       );
@@ -271,8 +312,10 @@ export class BlockClient implements BlockPutter {
             classes: classes.length > 0 ? classes : wantedClasses,
             requestId,
             signal,
+            progress,
           }).then(
             (result) => {
+              progress?.(bytes.length);
               state.set(service.id, "ok");
               outcomes.set(service.id, {
                 service: service.id,
@@ -346,6 +389,7 @@ export class BlockClient implements BlockPutter {
       classes: readonly string[];
       requestId: string;
       signal: AbortSignal | undefined;
+      progress: ((sent: number) => void) | undefined;
     },
   ) {
     return await this.#uploads.add(async () => {
@@ -360,6 +404,7 @@ export class BlockClient implements BlockPutter {
         requestId: options.requestId,
       };
       if (options.signal !== undefined) putOptions.signal = options.signal;
+      if (options.progress !== undefined) putOptions.onProgress = options.progress;
       return await service.store.put(bytes, putOptions);
     });
   }
@@ -487,7 +532,20 @@ export class BlockClient implements BlockPutter {
     for (let round = 0; round < this.#retry.rounds; round++) {
       const candidates = round === 0 ? order : order.filter((s) => outcomes.get(s.id)?.retry);
       if (candidates.length === 0) break;
-      if (round > 0) await sleep(backoffDelay(this.#retry, round), options.signal);
+      if (round > 0) {
+        const delay = backoffDelay(this.#retry, round);
+        this.#onRetry?.({
+          operation: "get",
+          locator: loc.stripped,
+          round: round + 1,
+          rounds: this.#retry.rounds,
+          delay,
+          services: [...outcomes.values()].map(({ service, status, error }) =>
+            status === undefined ? { service, error: error! } : { service, status, error: error! }
+          ),
+        });
+        await sleep(delay, options.signal);
+      }
       for (const service of candidates) {
         try {
           return await service.store.get(locator, options);
@@ -584,7 +642,7 @@ function checkCopies(copies: number): number {
 
 /** Whether a failed put or get at one service is worth another try there. */
 function isRetryable(error: unknown): boolean {
-  if (error instanceof ServiceError) return error.retryable;
+  if (error instanceof ServiceError || error instanceof StoreError) return error.retryable;
   if (error instanceof StoreFullError || error instanceof BlockCorruptError) return false;
   if (error instanceof BlockNotFoundError) return false;
   // Network errors, local I/O failures and unknown errors: try again later.

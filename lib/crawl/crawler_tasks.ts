@@ -9,7 +9,7 @@ import type { BlockInfo } from "../model/block_store.ts";
 import type { CrawlContext, CrawlerTask } from "./crawler.ts";
 import { BlockCorruptError, BlockNotFoundError } from "../model/errors.ts";
 import { FileStore } from "../store/file_store.ts";
-import { fs } from "../platform/_fs.ts";
+import { fs, makeDirectory } from "../platform/_fs.ts";
 
 /** State of {@linkcode countTask}. */
 export interface CountState {
@@ -146,7 +146,7 @@ async function quarantine(
 ): Promise<string | null> {
   if (!(ctx.store instanceof FileStore)) return null;
   const target = dir ?? join(ctx.store.root, "quarantine");
-  await fs.mkdir(target, { recursive: true });
+  await makeDirectory(target);
   const path = join(target, `${block.locator.split("+")[0]}.${ctx.clock.now()}`);
   await fs.rename(ctx.store.pathOf(block.locator), path);
   return path;

@@ -41,6 +41,11 @@ export interface ReplicatedPutOptions {
   expect?: string;
   /** `X-Request-Id` for every PUT of this block. @default {a fresh id} */
   requestId?: string;
+  /**
+   * Told how many of the block's bytes its furthest replica has been sent so
+   * far; the last call, before the put resolves, gives the whole size.
+   */
+  onProgress?: (sent: number) => void;
 }
 
 /** What a replicated put achieved. */

@@ -74,6 +74,11 @@ export interface PutOptions {
   classes?: readonly string[];
   /** `X-Request-Id` to send, for services that log it. */
   requestId?: string;
+  /**
+   * Told how many of the block's bytes have been written (to disk, or handed
+   * to the network) so far, as they go, where the store can tell.
+   */
+  onProgress?: (sent: number) => void;
 }
 
 /** What a put achieved. */

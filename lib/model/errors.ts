@@ -197,7 +197,8 @@ export class StoreFullError extends StowageError {
 }
 
 /**
- * A store failed for another reason (I/O, permissions); `cause` says why.
+ * A store failed for another reason (I/O, permissions); `cause` says why,
+ * and `retryable` whether trying again can help.
  *
  * @example A file store whose folder cannot be made
  * ```ts
@@ -209,10 +210,29 @@ export class StoreFullError extends StowageError {
  *
  * const file = join(await mkdtemp(join(tmpdir(), "stowage-doc-")), "a-file");
  * await writeFile(file, "not a folder");
- * await assert.rejects(new FileStore(join(file, "blocks")).open(), StoreError);
+ * const error = await new FileStore(join(file, "blocks")).open().catch((e) => e);
+ * assert.ok(error instanceof StoreError);
+ * assert.equal(error.retryable, false); // ENOTDIR cannot heal by itself
  * ```
  */
-export class StoreError extends StowageError {}
+export class StoreError extends StowageError {
+  /**
+   * Whether another try may succeed: `false` for what cannot heal by itself
+   * (a folder that is a file, no permission, a read-only file system).
+   */
+  readonly retryable: boolean;
+
+  /**
+   * Creates a {@linkcode StoreError}.
+   *
+   * @param message What failed and where.
+   * @param options `cause`, and whether another try may succeed (default `true`).
+   */
+  constructor(message: string, options?: ErrorOptions & { retryable?: boolean }) {
+    super(message, options);
+    this.retryable = options?.retryable ?? true;
+  }
+}
 
 /**
  * A block service answered with an error status, or could not be reached.

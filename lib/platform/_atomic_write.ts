@@ -21,7 +21,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { fs, writeFully } from "./_fs.ts";
+import { fs, makeDirectory, writeFully } from "./_fs.ts";
 
 /** How every temp file the package writes begins. */
 export const TEMP_PREFIX = ".tmp-";
@@ -52,7 +52,7 @@ export async function atomicWrite(
   const temp = join(dir, `${TEMP_PREFIX}${basename(path)}-${crypto.randomUUID()}`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
-    if (options.mkdir ?? true) await fs.mkdir(dir, { recursive: true });
+    if (options.mkdir ?? true) await makeDirectory(dir);
     handle = await fs.open(temp, "wx");
     await writeFully(handle, bytes);
     // Data (not metadata) must be durable before the rename publishes it.

@@ -7,6 +7,7 @@
  * @module
  */
 import * as fsp from "node:fs/promises";
+import { dirname } from "node:path";
 
 /** The file-system operations used by the stores; tests may replace members. */
 export const fs: {
@@ -72,5 +73,37 @@ export async function writeFully(handle: fsp.FileHandle, bytes: Uint8Array): Pro
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, done);
     if (bytesWritten <= 0) throw new Error("write made no progress");
     done += bytesWritten;
+  }
+}
+
+/**
+ * Creates a folder and any missing parents, one level at a time. Not
+ * `mkdir(path, { recursive: true })`: Node's recursive mkdir spins forever on
+ * a path the file system refuses with ENOENT (any path under /proc).
+ *
+ * @param path The folder.
+ * @throws The file-system error: ENOTDIR or EEXIST when a part of the path is
+ *   a file, ENOENT when the file system refuses to create it.
+ */
+export async function makeDirectory(path: string): Promise<void> {
+  const attempt = async (): Promise<"made" | "missing-parent"> => {
+    try {
+      await fs.mkdir(path);
+      return "made";
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === "EEXIST") {
+        if ((await fs.stat(path)).isDirectory()) return "made";
+        throw error;
+      }
+      if (code === "ENOENT" && dirname(path) !== path) return "missing-parent";
+      throw error;
+    }
+  };
+  if ((await attempt()) === "made") return;
+  await makeDirectory(dirname(path));
+  if ((await attempt()) === "missing-parent") {
+    // The parent exists now, yet the folder cannot be made in it.
+    await fs.mkdir(path);
   }
 }

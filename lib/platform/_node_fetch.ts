@@ -21,6 +21,8 @@ export function nodeFetch(
     signal?: AbortSignal;
     /** Deliver the response body in chunks of this many bytes (see `fromNodeReadable`). */
     pieceSize?: number;
+    /** Told the body bytes handed to the socket so far, as they go. */
+    onBodyProgress?: (sent: number) => void;
   },
 ): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
@@ -66,7 +68,8 @@ export function nodeFetch(
         }),
       );
     });
-    request.end(body);
+    if (body === undefined || init.onBodyProgress === undefined) request.end(body);
+    else writeInSlices(request, body, init.onBodyProgress);
   });
 }
 
@@ -82,4 +85,31 @@ function bodyOptions(
     highWaterMark: 4 * init.pieceSize,
     ...(Number.isSafeInteger(length) ? { expected: length } : {}),
   };
+}
+
+/** Bytes per write when progress is wanted: views of the body, never copies. */
+const SLICE = 1024 * 1024;
+
+/** Writes `body` a slice at a time, waiting for the socket to drain, and says how far it got. */
+function writeInSlices(
+  request: ReturnType<typeof httpRequest>,
+  body: Uint8Array,
+  onProgress: (sent: number) => void,
+): void {
+  let at = 0;
+  const next = (): void => {
+    while (at < body.length) {
+      if (request.destroyed) return;
+      const end = Math.min(body.length, at + SLICE);
+      const more = request.write(body.subarray(at, end));
+      at = end;
+      onProgress(at);
+      if (!more) return void request.once("drain", next);
+    }
+    request.end();
+  };
+  if (body.length === 0) {
+    request.end();
+    onProgress(0);
+  } else next();
 }

@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { basename, dirname, join } from "node:path";
-import { fs } from "./_fs.ts";
+import { fs, makeDirectory } from "./_fs.ts";
 import { TEMP_PREFIX } from "./_atomic_write.ts";
 import { Chunker } from "./_chunker.ts";
 
@@ -62,7 +62,7 @@ export function fileWritable(path: string): WritableStream<Uint8Array> {
   };
   return new WritableStream<Uint8Array>({
     async start() {
-      await fs.mkdir(dirname(path), { recursive: true });
+      await makeDirectory(dirname(path));
       handle = await fs.open(temp, "wx");
     },
     async write(chunk) {

@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { setMaxListeners } from "node:events";
 import type { RangeSource } from "./range_source.ts";
 import type { ReadOptions, ReadStats } from "./read_options.ts";
 
@@ -300,6 +301,9 @@ export class Prefetcher {
   #start(part: Part): void {
     part.state = "running";
     const controller = new AbortController();
+    // A part of a manifest spans many blocks, each read listening on this
+    // signal until it settles: fan-out, not a leak, so no Node warning.
+    setMaxListeners(0, controller.signal);
     part.controller = controller;
     const size = part.end - part.start;
     // Requested bytes not yet arrived count against the in-flight cap.

@@ -15,9 +15,9 @@
  *
  * @module
  */
-import { LRUCache } from "lru-cache";
+import { LRUCache } from "npm:lru-cache@^11.2.0";
 import { join } from "node:path";
-import { errorCode, fs } from "../platform/_fs.ts";
+import { errorCode, fs, makeDirectory } from "../platform/_fs.ts";
 import { atomicWrite, sweepTempFiles } from "../platform/_atomic_write.ts";
 import { formatLocator, type Locator, locatorOf, toLocator } from "../model/locator.ts";
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
@@ -294,7 +294,7 @@ class DiskTier {
   /** Scans the folder once: newest files are kept, the rest trimmed to the limits. */
   #open(): Promise<void> {
     this.#ready ??= (async () => {
-      await fs.mkdir(this.#dir, { recursive: true });
+      await makeDirectory(this.#dir);
       if (this.#maxBytes === undefined) {
         try {
           const s = await fs.statfs(this.#dir);

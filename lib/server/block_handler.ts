@@ -81,7 +81,11 @@ const DIGEST_PATH = /^\/([0-9a-f]{32}|[0-9a-f]{64})(\+[^/]*)?$/;
 const INDEX_PATH = /^\/index(?:\/([0-9a-f]*))?$/;
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: HeadersInit = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -359,7 +363,10 @@ export function createBlockHandler(
       response = await route(request, path);
     } catch (error) {
       path ??= "?";
-      const mapped = toHttpError(error);
+      // A client that hung up is not a server failure: logged 499, as nginx does.
+      const mapped = request.signal.aborted
+        ? new HttpError(499, "the client closed the connection")
+        : toHttpError(error);
       failure = mapped.message;
       response = textResponse(
         mapped.status,
@@ -388,7 +395,11 @@ export function createBlockHandler(
 const textEncoder = new TextEncoder();
 
 /** A text response with its Content-Length, so no chunked encoding is needed. */
-function textResponse(status: number, text: string, headers: HeadersInit = {}): Response {
+function textResponse(
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): Response {
   const body = textEncoder.encode(text);
   const all = new Headers(headers);
   all.set("content-type", "text/plain; charset=utf-8");

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorDetail } from "../model/_error_detail.ts";
 import { DeadlineError, ServiceError } from "../model/errors.ts";
 import { nodeFetch } from "../platform/_node_fetch.ts";
 
@@ -50,6 +51,8 @@ export interface ExchangeOptions {
   fetch?: typeof fetch | undefined;
   /** What is being done, for error messages: "put block '…'". */
   action: string;
+  /** Told the body bytes handed to the network so far (node:http bodies only). */
+  onBodyProgress?: ((sent: number) => void) | undefined;
 }
 
 /**
@@ -83,6 +86,7 @@ export async function exchange(options: ExchangeOptions): Promise<Exchange> {
         headers: options.headers,
         body: options.body ?? null,
         signal: controller.signal,
+        ...(options.onBodyProgress ? { onBodyProgress: options.onBodyProgress } : {}),
       };
       response = options.body !== undefined && options.fetch === undefined
         ? await nodeFetch(options.url, init)
@@ -168,12 +172,9 @@ function networkError(
   // The caller's own abort passes through unchanged.
   if (options.signal?.aborted) return options.signal.reason;
   if (signal.aborted && signal.reason instanceof DeadlineError) return signal.reason;
-  const detail = error instanceof Error
-    ? (error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message)
-    : String(error);
   return new ServiceError(
     options.service,
-    `Cannot ${options.action}: ${detail}`,
+    `Cannot ${options.action}: ${errorDetail(error)}`,
     { retryable: true },
     { cause: error },
   );

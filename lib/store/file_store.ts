@@ -28,7 +28,7 @@ import type {
   PutResult,
 } from "../model/block_store.ts";
 import { checkPrefix, locatorFor, resolveRange, throwIfAborted } from "./_block_utils.ts";
-import { errorCode, fs, isNoSpace, readFully } from "../platform/_fs.ts";
+import { errorCode, fs, isNoSpace, makeDirectory, readFully } from "../platform/_fs.ts";
 import { atomicWrite, sweepTempFiles } from "../platform/_atomic_write.ts";
 import { digest, type DigestAlgorithm } from "../model/digest.ts";
 import {
@@ -52,6 +52,17 @@ export interface FileStoreOptions {
 }
 
 const PREFIX_DIR = /^[0-9a-f]{3}$/;
+/** File-system errors no retry can mend: the path or the permissions are wrong. */
+const PERMANENT_CODES: ReadonlySet<string> = new Set([
+  "EEXIST",
+  "ENOTDIR",
+  "EISDIR",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENAMETOOLONG",
+  "ELOOP",
+]);
 const BLOCK_FILE = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
 
 /**
@@ -139,9 +150,10 @@ export class FileStore implements BlockStore {
 
   async #open(): Promise<void> {
     try {
-      await fs.mkdir(this.root, { recursive: true });
+      await makeDirectory(this.root);
     } catch (error) {
-      throw this.#wrap(error, "create the store folder", this.root);
+      // Nothing heals a folder that cannot be created: no retry.
+      throw this.#wrap(error, "create the store folder", this.root, false);
     }
     const cutoff = this.#now() - this.#staleTempAge;
     for (const dir of await this.#prefixDirs()) await sweepTempFiles(join(this.root, dir), cutoff);
@@ -206,10 +218,16 @@ export class FileStore implements BlockStore {
       `FileStore '${this.root}'`,
       options.verified,
     );
-    if (bytes.length === 0) return { locator, replicas: 1 };
+    if (bytes.length === 0) {
+      options.onProgress?.(0);
+      return { locator, replicas: 1 };
+    }
     await this.open();
     const path = this.pathOf(locator);
-    if (await this.#refresh(locator, path, options.signal)) return { locator, replicas: 1 };
+    if (await this.#refresh(locator, path, options.signal)) {
+      options.onProgress?.(bytes.length);
+      return { locator, replicas: 1 };
+    }
     throwIfAborted(options.signal);
     try {
       await atomicWrite(
@@ -221,6 +239,7 @@ export class FileStore implements BlockStore {
       if (options.signal?.aborted) throw options.signal.reason;
       throw this.#wrap(error, `write block '${locator}'`, path);
     }
+    options.onProgress?.(bytes.length);
     return { locator, replicas: 1 };
   }
 
@@ -313,7 +332,7 @@ export class FileStore implements BlockStore {
     }
   }
 
-  #wrap(error: unknown, action: string, path: string): Error {
+  #wrap(error: unknown, action: string, path: string, retryable?: boolean): Error {
     if (error instanceof StoreError || error instanceof StoreFullError) return error;
     const code = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
     if (isNoSpace(error)) {
@@ -324,6 +343,7 @@ export class FileStore implements BlockStore {
     }
     return new StoreError(`Cannot ${action} in FileStore '${this.root}': ${code} at '${path}'`, {
       cause: error,
+      retryable: retryable ?? !PERMANENT_CODES.has(code),
     });
   }
 }

@@ -150,6 +150,7 @@ export class KeepService implements BlockStore {
       headers,
       body: bytes,
       signal: options.signal,
+      onProgress: options.onProgress,
       action: `put block '${locator}'`,
     });
     const text = new TextDecoder().decode(response.body).trim();
@@ -240,6 +241,7 @@ export class KeepService implements BlockStore {
       headers?: Record<string, string>;
       body?: Uint8Array;
       signal?: AbortSignal | undefined;
+      onProgress?: ((sent: number) => void) | undefined;
       action: string;
       notFound?: string;
     },
@@ -252,6 +254,7 @@ export class KeepService implements BlockStore {
       url: new URL(path, this.url),
       headers,
       body: options.body,
+      onBodyProgress: options.onProgress,
       signal: options.signal,
       timeouts: this.#timeouts,
       fetch: this.#fetch,

@@ -318,6 +318,7 @@ export class S3Store implements BlockStore {
       headers,
       body: bytes,
       signal: options.signal,
+      onProgress: options.onProgress,
       action: `put block '${locator}'`,
     });
     return { locator, replicas: 1 };
@@ -424,6 +425,7 @@ export class S3Store implements BlockStore {
       headers?: Record<string, string>;
       body?: Uint8Array;
       signal?: AbortSignal | undefined;
+      onProgress?: ((sent: number) => void) | undefined;
       action: string;
       notFound?: string;
       accept?: number[];
@@ -454,6 +456,7 @@ export class S3Store implements BlockStore {
       url: signed.url,
       headers: signedHeaders,
       body: options.body,
+      onBodyProgress: options.onProgress,
       signal: options.signal,
       timeouts: this.#timeouts,
       fetch: this.#fetch,
@@ -559,14 +562,14 @@ function environment(): Record<string, string | undefined> {
   return process?.env ?? {};
 }
 
-let signerModule: Promise<typeof import("aws4fetch")> | undefined;
+let signerModule: Promise<typeof import("npm:aws4fetch@^1.0.20")> | undefined;
 
 /**
  * aws4fetch, loaded on the first signed request rather than with the module:
  * `storeFromUrl` knows `s3://`, so this module loads with every client, and a
  * process that never talks to S3 should not pay for the signer.
  */
-function loadSigner(): Promise<typeof import("aws4fetch")> {
-  signerModule ??= import("aws4fetch");
+function loadSigner(): Promise<typeof import("npm:aws4fetch@^1.0.20")> {
+  signerModule ??= import("npm:aws4fetch@^1.0.20");
   return signerModule;
 }

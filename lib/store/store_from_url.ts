@@ -30,7 +30,8 @@ export interface StoreFromUrlOptions {
  * @param url `http(s)://…`, `s3://…`, or a folder path.
  * @param options Token, fetch and deadlines for remote services.
  * @returns The store.
- * @throws {TypeError} On an empty string or an unsupported scheme.
+ * @throws {TypeError} On an empty string, an unsupported scheme, or a bare
+ *   `host:port` (which would otherwise become a folder of that name).
  *
  * @example Three kinds of service string
  * ```ts
@@ -58,6 +59,11 @@ export function storeFromUrl(url: string, options: StoreFromUrlOptions = {}): Bl
   if (/^s3:\/\//i.test(url)) return S3Store.fromUrl(url, remote);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new TypeError(`Cannot use service '${url}': unsupported scheme`);
+  }
+  if (/^[A-Za-z0-9.-]+:\d+(\/|$)/.test(url)) {
+    throw new TypeError(
+      `Cannot use service '${url}': it looks like host:port; write http://${url} for a block server`,
+    );
   }
   return new FileStore(url);
 }

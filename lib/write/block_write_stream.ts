@@ -14,7 +14,8 @@
  *
  * @module
  */
-import PQueue from "p-queue";
+import { setMaxListeners } from "node:events";
+import PQueue from "npm:p-queue@^9.0.0";
 import type {
   BlockPutter,
   ReplicatedPutOptions,
@@ -32,7 +33,7 @@ const WORKER_MIN_BLOCK = 1024 * 1024;
 
 /** Options for {@linkcode BlockWriteStream} (`BlockClient.writable`). */
 export interface BlockWriteStreamOptions {
-  /** Bytes per block. @default {67108864} (64 MiB) */
+  /** Bytes per block, at most 64 MiB (Keep's limit). @default {67108864} (64 MiB) */
   blockSize?: number;
   /** Replicas per block. @default {the client's copies} */
   copies?: number;
@@ -47,6 +48,13 @@ export interface BlockWriteStreamOptions {
   /** The file's name in the manifest. @default {"stream"} */
   name?: string;
 }
+
+/**
+ * A listener for the stream's `progress` events: the DOM's
+ * `EventListenerOrEventListenerObject`, spelled out so that the published
+ * types need no DOM library (a Node project with `@types/node` only).
+ */
+export type WriteEventListener = ((event: Event) => void) | { handleEvent(event: Event): void };
 
 /** What a finished {@linkcode BlockWriteStream} stored. */
 export interface WriteResult {
@@ -66,6 +74,11 @@ export interface WriteProgress {
   bytesReceived: number;
   /** Bytes hashed into blocks. */
   bytesHashed: number;
+  /**
+   * Bytes sent to the services (or written to disk) so far, counting each
+   * block's furthest replica: moves as requests go, not a block at a time.
+   */
+  bytesSent: number;
   /** Bytes whose blocks are stored (or were found stored). */
   bytesUploaded: number;
   /** Blocks stored. */
@@ -136,8 +149,13 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
    */
   addEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
+    listener: WriteEventListener | null,
+    options?: boolean | {
+      capture?: boolean;
+      once?: boolean;
+      passive?: boolean;
+      signal?: AbortSignal;
+    },
   ): void {
     this.#events.addEventListener(type, listener, options);
   }
@@ -151,8 +169,8 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
    */
   removeEventListener(
     type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
+    listener: WriteEventListener | null,
+    options?: boolean | { capture?: boolean },
   ): void {
     this.#events.removeEventListener(type, listener, options);
   }
@@ -174,6 +192,7 @@ class WriteState {
   readonly progress: WriteProgress = {
     bytesReceived: 0,
     bytesHashed: 0,
+    bytesSent: 0,
     bytesUploaded: 0,
     blocksDone: 0,
     blocksSkipped: 0,
@@ -202,9 +221,12 @@ class WriteState {
     this.#events = events;
     this.#options = options;
     this.#blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize <= 0) {
+    if (
+      !Number.isSafeInteger(this.#blockSize) || this.#blockSize <= 0 ||
+      this.#blockSize > DEFAULT_BLOCK_SIZE
+    ) {
       throw new RangeError(
-        `Cannot construct BlockWriteStream as blockSize must be a positive integer: current value is ${this.#blockSize}`,
+        `Cannot construct BlockWriteStream as blockSize must be an integer from 1 to ${DEFAULT_BLOCK_SIZE} (64 MiB, Keep's limit): current value is ${this.#blockSize}`,
       );
     }
     const blocksInFlight = options.blocksInFlight ?? 4;
@@ -214,6 +236,9 @@ class WriteState {
       );
     }
     this.#chunker = new Chunker(this.#blockSize);
+    // Every PUT in flight listens on this signal (blocks in flight × copies ×
+    // a listener or two) and lets go when done: not a leak, so no Node warning.
+    setMaxListeners(0, this.#abort.signal);
     this.#copies = options.copies ?? client.copies;
     this.#queue = new PQueue({ concurrency: blocksInFlight });
     this.result = new Promise<WriteResult>((resolve, reject) => {
@@ -321,7 +346,18 @@ class WriteState {
           this.progress.blocksSkipped++;
         }
       }
-      stored ??= await this.#client.put(bytes, this.#putOptions(locator, signal));
+      let sent = 0;
+      const onProgress = (now: number): void => {
+        if (now <= sent) return;
+        this.progress.bytesSent += now - sent;
+        sent = now;
+        this.#emit();
+      };
+      stored ??= await this.#client.put(bytes, {
+        ...this.#putOptions(locator, signal),
+        onProgress,
+      });
+      onProgress(size);
       this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
       this.progress.bytesUploaded += size;
       this.progress.blocksDone++;

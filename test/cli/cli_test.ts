@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliIO, main, parseSize } from "../../cli/main.ts";
 import { Manifest } from "../../mod.ts";
@@ -264,7 +264,7 @@ describe("stowage CLI (as a process)", () => {
 });
 
 describe("stowage put/get with block services", () => {
-  it("uploads to --service URLs with --copies, shows progress on a TTY, and reads back", async () => {
+  it("uploads to --service URLs with --copies, and reads back", async () => {
     const { startKeepServers } = await import("../_keep_servers.ts");
     const env = await startKeepServers(3);
     const dir = await tempDir();
@@ -276,7 +276,6 @@ describe("stowage put/get with block services", () => {
       const args = ["put", input, "--block-size", "100K", "--copies", "2", "--json"];
       for (const url of env.urls) args.push("--service", url);
       expect(await main(args, io)).toBe(0);
-      expect(io.err()).toMatch(/100\.0% \[=+\]/);
       const manifest = Manifest.parse(io.out());
       expect(manifest.blocks().length).toBe(7);
       expect(env.servers.reduce((n, s) => n + s.store.bytes, 0)).toBe(2 * 700_000);
@@ -399,5 +398,187 @@ describe("stowage cat", () => {
       await server.close();
       await dir.cleanup();
     }
+  });
+});
+
+describe("progress", () => {
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("draws bytes, rate and ETA on a terminal, then clears its line", async () => {
+    const { startProgress } = await import("../../cli/_progress.ts");
+    const io = { ...memoryIO(), isTTY: true, stdoutIsTTY: true };
+    const progress = startProgress(io, {}, { label: "put", total: 10 * 1024 * 1024 });
+    progress.update(1024 * 1024);
+    await wait(250);
+    progress.update(3 * 1024 * 1024);
+    await wait(250);
+    progress.done();
+    const err = io.err();
+    expect(err).toMatch(
+      /put +30\.0% \[=+ +\] 3\.0 MiB \/ 10\.0 MiB {2}[\d.]+ [KMG]iB\/s {2}ETA \d+:\d\d/,
+    );
+    expect(err.endsWith("\r\u001b[2K")).toBe(true);
+  });
+
+  it("prints one JSON line a second with --progress json, nothing with --quiet or off a terminal", async () => {
+    const { startProgress } = await import("../../cli/_progress.ts");
+    const json = memoryIO();
+    const p = startProgress(json, { progress: "json" }, { label: "get", total: 100 });
+    p.update(40);
+    await wait(1100);
+    p.done();
+    const lines = json.err().trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toMatchObject({ task: "get", done: 40, total: 100 });
+    for (
+      const [values, io] of [
+        [{ quiet: true }, { ...memoryIO(), isTTY: true, stdoutIsTTY: true }],
+        [{}, { ...memoryIO(), isTTY: true, stdoutIsTTY: false }],
+      ] as const
+    ) {
+      const q = startProgress(io, values, { label: "put", total: 100 });
+      q.update(50);
+      await wait(250);
+      q.done();
+      expect(io.err()).toBe("");
+    }
+    expect(() => startProgress(memoryIO(), { progress: "loud" }, { label: "x" })).toThrow(
+      /--progress must be/,
+    );
+  });
+});
+
+describe("the CLI, facing mistakes and trouble", () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(() => dir.cleanup());
+
+  /** The built CLI as a child process: `node bin/stowage.js`, or `deno run -A cli/main.ts`. */
+  function cli(args: string[]): Promise<{ code: number | null; err: string; ms: number }> {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const command = runtime === "deno"
+      ? ["run", "-A", join(root, "cli", "main.ts")]
+      : [join(root, "bin", "stowage.js")];
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [...command, ...args], {
+        cwd: dir.path,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let err = "";
+      child.stderr!.on("data", (c: Uint8Array) => (err += new TextDecoder().decode(c)));
+      child.once("error", reject);
+      child.once("close", (code) => resolve({ code, err, ms: performance.now() - started }));
+    });
+  }
+
+  async function expectOneLine(args: string[], code: number, message: RegExp, maxMs = 5000) {
+    const run = await cli(args);
+    expect(run.code, run.err).toBe(code);
+    expect(run.ms).toBeLessThan(maxMs + (runtime === "deno" ? 3000 : 1000)); // start-up included
+    expect(run.err.split("\n")[0]!).toMatch(message);
+    expect(run.err).not.toMatch(/\n\s+at /); // no stack trace
+    return run.err;
+  }
+
+  it("fails at once, in one line, on a store folder that cannot be made or used", async () => {
+    const input = join(dir.path, "in.txt");
+    await writeFile(input, "hello");
+    const file = join(dir.path, "regular");
+    await writeFile(file, "");
+    await expectOneLine(["put", input, "--dir", file], 1, /Cannot create the store folder.*EEXIST/);
+    await expectOneLine(
+      ["put", input, "--dir", join(file, "below")],
+      1,
+      /Cannot create the store folder.*ENOTDIR/,
+    );
+    if (existsSync("/proc/self")) {
+      await expectOneLine(
+        ["put", input, "--dir", "/proc/nope"],
+        1,
+        /Cannot create the store folder/,
+      );
+    }
+  });
+
+  it("refuses bad sizes, copies, service strings and manifests with a clear line", async () => {
+    const input = join(dir.path, "in.txt");
+    await writeFile(input, "hello");
+    const s = ["--dir", join(dir.path, "s")];
+    await expectOneLine(
+      ["put", input, "--block-size", "100G", ...s],
+      2,
+      /--block-size '100G' is more than 64MiB/,
+    );
+    await expectOneLine(["put", input, "--block-size", "3G", ...s], 2, /more than 64MiB/);
+    await expectOneLine(
+      ["put", "-", "--block-size", "0", ...s],
+      2,
+      /--block-size '0' is out of range/,
+    );
+    await expectOneLine(
+      ["put", input, "--service", "localhost:25201", ...s],
+      2,
+      /--service 'localhost:25201' is neither a URL .* nor an existing folder/,
+    );
+    expect(existsSync(join(dir.path, "localhost:25201"))).toBe(false);
+    for (const d of ["a", "b", "c"]) await mkdir(join(dir.path, d));
+    const three = ["a", "b", "c"].flatMap((d) => ["--service", join(dir.path, d)]);
+    await expectOneLine(["put", input, ...three, "--copies", "4"], 2, /copies must be <= the 3/);
+    await expectOneLine(
+      ["put", join(dir.path, "nope.bin"), ...s],
+      1,
+      /cannot read '.*nope\.bin': no such file/,
+    );
+    const binary = join(dir.path, "bin.dat");
+    await writeFile(binary, new Uint8Array([0, 1, 2, 200, 255, 7, 0]));
+    await expectOneLine(
+      ["get", binary, ...s],
+      1,
+      /'.*bin\.dat' is not a manifest: it is binary data/,
+    );
+    const empty = join(dir.path, "empty.manifest");
+    await writeFile(empty, "");
+    await expectOneLine(["get", empty, ...s], 1, /'.*empty\.manifest' is an empty manifest/);
+    const one = join(dir.path, "one.manifest");
+    await writeFile(one, ". acbd18db4cc2f85cedef654fccc4a4d8+3 0:3:foo\n");
+    await expectOneLine(
+      ["get", one, "--file", "nope.bin", ...s],
+      2,
+      /--file 'nope\.bin' is not in the manifest/,
+    );
+  });
+
+  it("names the URL and the cause when an HTTP object cannot be reached", async () => {
+    // A port nothing listens on (fetch refuses some well-known ones outright).
+    const { createServer } = await import("node:net");
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const url = `http://127.0.0.1:${port}/x`;
+    const err = await expectOneLine(
+      ["cat", url, "--dir", join(dir.path, "s")],
+      1,
+      /^stowage: Cannot learn the object's size: .*refused/i,
+    );
+    expect(err).toContain(`(service '${url}')`);
+  });
+
+  it("says what it retries, and gives up on a dead service within about ten seconds", async () => {
+    const input = join(dir.path, "in.txt");
+    await writeFile(input, "hello");
+    const err = await expectOneLine(
+      ["put", input, "--service", "http://127.0.0.1:9", "--copies", "1"],
+      1,
+      /^stowage: retrying put of block .* in \d\.\d s \(round 2 of 4\): .*ECONNREFUSED/,
+      15_000,
+    );
+    expect(err.match(/retrying/g)?.length).toBe(3);
+    expect(err.trim().split("\n").pop()).toMatch(/^stowage: Cannot store block/);
   });
 });

@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { backoffDelay, isRetryableStatus, retryPolicy, sleep } from "../../lib/model/retry.ts";
 
 describe("retry policy", () => {
-  it("defaults near Arvados's clients", () => {
+  it("defaults to giving a dead service up within about ten seconds", () => {
     expect(retryPolicy()).toEqual({
-      rounds: 6,
-      baseDelay: 2000,
+      rounds: 4,
+      baseDelay: 1000,
       factor: 2,
       maxDelay: 60_000,
       jitter: 0.5,

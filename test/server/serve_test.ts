@@ -1,11 +1,16 @@
 // The block server over real HTTP on 127.0.0.1: Deno.serve under Deno, node:http under Node.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createBlockHandler, serve, type Server } from "../../lib/server/mod.ts";
 import { FileStore } from "../../mod.ts";
 import { arrayFrom, randomBytes, runtime, tempDir } from "../_utils.ts";
 import { rawRequest, startServerProcess, statuses } from "../_server.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 
@@ -205,6 +210,60 @@ describe("stowage serve as a process", () => {
       // signal even when the child handled it and exited 0.
       if (runtime === "node") expect(code).toBe(0);
     } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("Ctrl-C during stowage put", () => {
+  it("exits 130 saying so; the server logs the abort as 499, not 500, and keeps no temp file", async () => {
+    const dir = await tempDir();
+    const server = await startServerProcess(["--dir", join(dir.path, "blocks")]);
+    try {
+      const input = join(dir.path, "big.bin");
+      // Big enough to be mid-upload when the first progress line comes (a second in).
+      const chunk = randomBytes(32 * 1024 * 1024);
+      await writeFile(input, new Uint8Array(0));
+      const { appendFile } = await import("node:fs/promises");
+      for (let i = 0; i < 12; i++) await appendFile(input, chunk.map((b) => b ^ i));
+      const command = runtime === "deno"
+        ? [process.execPath, "run", "-A", join(root, "cli", "main.ts")]
+        : [process.execPath, join(root, "bin", "stowage.js")];
+      const put = spawn(command[0]!, [
+        ...command.slice(1),
+        "put",
+        input,
+        "--service",
+        server.url,
+        "--copies",
+        "1",
+        "--progress",
+        "json",
+      ], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      const exited = new Promise<number | null>((resolve) => put.once("exit", resolve));
+      // Interrupted once bytes are on their way.
+      await new Promise<void>((resolve) => {
+        put.stderr!.on("data", (c: Buffer) => {
+          err += c.toString();
+          if (/"done":[1-9]/.test(err)) resolve();
+        });
+        put.once("exit", () => resolve());
+      });
+      put.kill("SIGINT");
+      const code = await exited;
+      // Deno's node:child_process reports a signalled child as killed, whatever
+      // it did: its own words say what happened.
+      if (runtime === "node") expect(code).toBe(130);
+      expect(err).toMatch(/stowage: interrupted\n$/);
+      await new Promise((r) => setTimeout(r, 300));
+      const logged = [...server.stderr().matchAll(/"status":(\d+)/g)].map((m) => Number(m[1]));
+      expect(logged).not.toContain(500);
+      const leftovers = (await readdir(join(dir.path, "blocks"), { recursive: true }))
+        .filter((name) => String(name).includes(".tmp-"));
+      expect(leftovers).toEqual([]);
+    } finally {
+      await server.stop();
       await dir.cleanup();
     }
   });

@@ -365,6 +365,15 @@ describe("S3Store on a real S3 server", () => {
         ];
         expect(await main(crawl, io)).toBe(0);
         expect(out).toMatch(/\b4 blocks\b/);
+
+        // A bucket that does not exist yet: NoSuchBucket, unless put creates it.
+        const fresh = `s3://${bucketName("cli-mb")}/blocks?endpoint=${server.endpoint}`;
+        let err = "";
+        const errIO = { ...io, stderr: (t: string) => void (err += t) };
+        const args = ["put", file, "--service", fresh, "--copies", "1", "--dir", dir.path, "-q"];
+        expect(await main(args, errIO)).toBe(1);
+        expect(err).toMatch(/NoSuchBucket/);
+        expect(await main([...args, "--create-bucket"], errIO)).toBe(0);
       } finally {
         await dir.cleanup();
       }

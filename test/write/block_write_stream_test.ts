@@ -84,6 +84,7 @@ describe("BlockWriteStream", () => {
     expect(events.at(-1)).toEqual({
       bytesReceived: 2500,
       bytesHashed: 2500,
+      bytesSent: 2500,
       bytesUploaded: 2500,
       blocksDone: 3,
       blocksSkipped: 0,

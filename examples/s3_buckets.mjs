@@ -3,13 +3,13 @@
  * object per bucket each, and read back through `client.readable()`.
  *
  * Against the project's local S3 server:
- * `bash scripts/s3-test-server.sh start && deno run -A examples/s3_buckets.ts`.
+ * `bash scripts/s3-test-server.sh start && node examples/s3_buckets.mjs` (or `deno run -A examples/s3_buckets.mjs`).
  * Against another S3 service, set `S3_ENDPOINT` (or leave it unset for AWS),
  * `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`.
  */
 import process from "node:process";
-import { BlockClient } from "../mod.ts";
-import { S3Store } from "../lib/store/s3_store.ts";
+import { BlockClient } from "stowage";
+import { S3Store } from "stowage/s3";
 
 const env = process.env;
 const options = {
@@ -31,7 +31,7 @@ const sink = client.writable({ blockSize: 1024 * 1024, name: "data.bin" });
 await new Blob([data]).stream().pipeTo(sink);
 const { manifest, replicas } = await sink.result;
 console.log(`${replicas.length} blocks, each on ${Math.min(...replicas)} buckets:`);
-for (const locator of manifest.blocks()) console.log(`  ${buckets[0]!.keyOf(locator)}`);
+for (const locator of manifest.blocks()) console.log(`  ${buckets[0].keyOf(locator)}`);
 
 const back = new Uint8Array(await new Response(client.readable(manifest)).arrayBuffer());
 if (back.length !== data.length || back.some((b, i) => b !== data[i])) {

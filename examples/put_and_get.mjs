@@ -1,13 +1,13 @@
 /**
  * Stores a stream in a FileStore and reads it back.
  *
- * Run: `deno run -A examples/put_and_get.ts`, or `node examples/put_and_get.ts`
- * on Node >= 22.18 (type stripping).
+ * Run: `node examples/put_and_get.mjs` after `npm install` (Node 20 or later), or
+ * `deno run -A examples/put_and_get.mjs`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BlockClient, FileStore, Manifest } from "../mod.ts";
+import { BlockClient, FileStore, Manifest } from "stowage";
 
 const root = await mkdtemp(join(tmpdir(), "stowage-example-"));
 try {

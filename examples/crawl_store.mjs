@@ -1,22 +1,24 @@
 /**
  * Scrubs a store: a damaged block is found and moved to quarantine.
  *
- * Run: `deno run -A examples/crawl_store.ts` (or Node >= 22.18).
+ * Run: `node examples/crawl_store.mjs` after `npm install` (Node 20 or later), or
+ * `deno run -A examples/crawl_store.mjs`.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { countTask, Crawler, verifyTask } from "../lib/crawl/mod.ts";
-import { FileStore } from "../mod.ts";
+import { countTask, Crawler, verifyTask } from "stowage/crawl";
+import { FileStore } from "stowage";
 
 const root = await mkdtemp(join(tmpdir(), "stowage-crawl-"));
 try {
   const store = new FileStore(join(root, "blocks"));
-  const locators: string[] = [];
+  /** @type {string[]} */
+  const locators = [];
   for (let i = 0; i < 20; i++) {
     locators.push((await store.put(new TextEncoder().encode(`block ${i}`))).locator);
   }
-  await writeFile(store.pathOf(locators[7]!), "bit rot");
+  await writeFile(store.pathOf(locators[7]), "bit rot");
 
   const counter = new Crawler(store, countTask(), { allowedCpuFraction: 1 });
   await counter.runCycle();

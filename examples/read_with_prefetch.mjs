@@ -3,11 +3,11 @@
  * sequential pass, a soft seek inside the window, a hard seek back, and the
  * statistics. A local server on 127.0.0.1 stands in for the remote one.
  *
- * Run: `deno run -A examples/read_with_prefetch.ts` (or Node >= 22.18).
+ * Run: `node examples/read_with_prefetch.mjs` after `npm install` (Node 20 or later), or
+ * `deno run -A examples/read_with_prefetch.mjs`.
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { httpSource, openReadable, openReader, type RangeSource } from "../mod.ts";
+import { httpSource, openReadable, openReader } from "stowage";
 
 const data = new Uint8Array(24 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
 const server = createServer((req, res) => {
@@ -19,8 +19,8 @@ const server = createServer((req, res) => {
   res.writeHead(206, { "content-range": `bytes ${start}-${end - 1}/${data.length}` });
   res.end(data.subarray(start, end));
 });
-await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/object`;
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const url = `http://127.0.0.1:${(server.address()).port}/object`;
 
 try {
   const reader = openReader(await httpSource(url), { maxRangeRequests: 4 });
@@ -38,13 +38,14 @@ try {
   // Any object with a size and read() is a source. One that can also stream a
   // range gets progressive hand-off: a read resolves once its own bytes are in.
   const blob = new Blob([data]);
-  const custom: RangeSource = {
+  /** @type {import("stowage").RangeSource} */
+  const custom = {
     size: blob.size,
     read: async (start, end) => new Uint8Array(await blob.slice(start, end).arrayBuffer()),
     stream: (start, end) => blob.slice(start, end).stream(),
   };
   const streamed = openReader(custom);
-  console.log(`custom source: first byte ${(await streamed.read(1))![0]}`);
+  console.log(`custom source: first byte ${(await streamed.read(1))?.[0]}`);
   await streamed.close();
 } finally {
   server.closeAllConnections();
