@@ -18,6 +18,16 @@ export const PROGRESS_OPTIONS: OptionTable = {
   },
 };
 
+/** `-o FILE` for commands that stream bytes: a file (written whole, with progress) for stdout. */
+export const OUTPUT_OPTIONS: OptionTable = {
+  output: {
+    type: "string",
+    short: "o",
+    value: "FILE",
+    help: "write to FILE instead of stdout (shows progress on a terminal)",
+  },
+};
+
 /** What a command tells its progress display. */
 export interface Progress {
   /** The amount done so far (bytes, or per cent for `unit: "%"`). */

@@ -9,7 +9,7 @@ import { fileWritable } from "../lib/platform/_node_io.ts";
 import { httpSource } from "../lib/read/http_source.ts";
 import { openReadable } from "../lib/read/open_readable.ts";
 import { type Command, stringValue, UsageError } from "./_command.ts";
-import { counting, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
+import { counting, OUTPUT_OPTIONS, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 import { chooseFile, integer, makeClient, readManifest, SERVICE_OPTIONS } from "./_shared.ts";
 
 /** See the module doc. */
@@ -19,12 +19,7 @@ export const cat: Command = {
   summary: "Stream an HTTP object (by ranges, prefetching) or a manifest's bytes",
   interrupts: true,
   options: {
-    output: {
-      type: "string",
-      short: "o",
-      value: "FILE",
-      help: "write to FILE instead of stdout (shows progress on a terminal)",
-    },
+    ...OUTPUT_OPTIONS,
     start: { type: "string", value: "N", help: "first byte (default 0)" },
     end: { type: "string", value: "N", help: "one past the last byte (default the size)" },
     file: { type: "string", value: "NAME", help: "the file, when the manifest holds several" },

@@ -13,7 +13,7 @@ import type { Manifest } from "../lib/model/manifest.ts";
 import { makeDirectory } from "../lib/platform/_fs.ts";
 import { fileWritable } from "../lib/platform/_node_io.ts";
 import { type CliIO, type Command, stringValue, UsageError, type Values } from "./_command.ts";
-import { counting, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
+import { counting, OUTPUT_OPTIONS, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 import { chooseFile, makeClient, readManifest, SERVICE_OPTIONS } from "./_shared.ts";
 
 /** See the module doc. */
@@ -23,12 +23,7 @@ export const get: Command = {
   summary: "Write the bytes a manifest (Keep text or JSON) describes",
   interrupts: true,
   options: {
-    output: {
-      type: "string",
-      short: "o",
-      value: "FILE",
-      help: "write to FILE instead of stdout (shows progress on a terminal)",
-    },
+    ...OUTPUT_OPTIONS,
     file: {
       type: "string",
       value: "PATH",
