@@ -88,28 +88,26 @@ function bodyOptions(
 }
 
 /** Bytes per write when progress is wanted: views of the body, never copies. */
-const SLICE = 1024 * 1024;
+const SLICE = 4 * 1024 * 1024;
 
-/** Writes `body` a slice at a time, waiting for the socket to drain, and says how far it got. */
+/**
+ * Writes `body` as slices queued all at once, each slice's callback saying
+ * when it has reached the socket. Waiting for 'drain' between 1 MiB slices
+ * stalled uploads (three servers: 0.18x single-core MD5 against 0.26x with
+ * one write); queued 4 MiB slices measured 0.26x (Node) and 0.30x (Deno, where
+ * 1 MiB slices gave 0.25x).
+ */
 function writeInSlices(
   request: ReturnType<typeof httpRequest>,
   body: Uint8Array,
   onProgress: (sent: number) => void,
 ): void {
-  let at = 0;
-  const next = (): void => {
-    while (at < body.length) {
-      if (request.destroyed) return;
-      const end = Math.min(body.length, at + SLICE);
-      const more = request.write(body.subarray(at, end));
-      at = end;
-      onProgress(at);
-      if (!more) return void request.once("drain", next);
-    }
-    request.end();
-  };
-  if (body.length === 0) {
-    request.end();
-    onProgress(0);
-  } else next();
+  for (let at = 0; at < body.length; at += SLICE) {
+    const end = Math.min(body.length, at + SLICE);
+    // A failed write is the request's 'error', which rejects the fetch.
+    request.write(body.subarray(at, end), (error) => {
+      if (!error) onProgress(end);
+    });
+  }
+  request.end();
 }
