@@ -562,7 +562,10 @@ export class BlockClient implements BlockPutter {
             service: service.id,
             error: errorText(error),
             notFound,
-            retry: !notFound && !(error instanceof BlockCorruptError) && isRetryable(error),
+            // Corrupt bytes may be a transient fault on the way (a bad NIC, a
+            // flaky proxy): that replica is asked again in a later round,
+            // within the retry budget, like any other transient failure.
+            retry: !notFound && (error instanceof BlockCorruptError || isRetryable(error)),
           } as ServiceOutcome & { notFound: boolean; retry: boolean };
           if (typeof status === "number") outcome.status = status;
           outcomes.set(service.id, outcome);

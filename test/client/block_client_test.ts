@@ -234,6 +234,26 @@ describe("BlockClient.get", () => {
     expect(c.stats.corruptReplicas).toBe(1);
   });
 
+  it("asks a replica again in a later round after it sent corrupt bytes", async () => {
+    env = await startKeepServers(2);
+    const c = client(env.urls);
+    const { locator } = await c.put(enc("foo"));
+    // Both replicas send damaged bytes once (a transient fault), then the truth.
+    for (const server of env.servers) {
+      server.fault = (r, count) =>
+        r.method === "GET" && count === 1 ? new Response(enc("fox")) : undefined;
+    }
+    expect(await c.get(locator)).toEqual(enc("foo"));
+    expect(c.stats.corruptReplicas).toBe(2);
+    // Damage that does not clear fails with every cause listed, once the budget is spent.
+    for (const server of env.servers) {
+      server.fault = (r) => (r.method === "GET" ? new Response(enc("fox")) : undefined);
+    }
+    const error = await client(env.urls).get(locator).catch((e) => e);
+    expect(error).toBeInstanceOf(BlockReadError);
+    expect(error.message).toMatch(/hashing to/);
+  });
+
   it("raises BlockNotFoundError only when every service says not found", async () => {
     env = await startKeepServers(2);
     await expect(client(env.urls).get("acbd18db4cc2f85cedef654fccc4a4d8+3")).rejects.toBeInstanceOf(
