@@ -117,10 +117,13 @@ export const put: Command = {
         ? (remote ? 4 : 1)
         : integer(inFlightText, "--blocks-in-flight", 1, 64);
       const source = input === "-" ? io.stdin() : fileReadable(input);
+      // The interrupt goes to the sink too: once the input has all been read,
+      // a pipe's signal no longer reaches it, and close() waits for the last PUTs.
       const sink = client.writable({
         blockSize,
         blocksInFlight,
         name: manifestName(values, input),
+        signal: interrupted,
       });
       sink.addEventListener(
         "progress",

@@ -11,7 +11,7 @@ import { verifyTask } from "../lib/crawl/crawler_tasks.ts";
 import { type BlockHandlerOptions, createBlockHandler } from "../lib/server/block_handler.ts";
 import { serve as serveHandler } from "../lib/server/serve.ts";
 import { type Command, flagValue, listValue, stringValue, UsageError } from "./_command.ts";
-import { integer, localStore, readText, writeText } from "./_shared.ts";
+import { integer, localStore, parseSize, readText, writeText } from "./_shared.ts";
 
 /** See the module doc. */
 export const serve: Command = {
@@ -40,6 +40,21 @@ export const serve: Command = {
       help: "signature lifetime in seconds (default 1209600)",
     },
     "read-only": { type: "boolean", help: "refuse writes" },
+    "max-put-memory": {
+      type: "string",
+      value: "SIZE",
+      help: "memory the uploads in flight may hold; more wait, then get 503 (default 256MiB)",
+    },
+    "put-queue-timeout": {
+      type: "string",
+      value: "S",
+      help: "seconds an upload waits for memory before the 503 (default 10)",
+    },
+    "body-idle-timeout": {
+      type: "string",
+      value: "S",
+      help: "seconds a request body may send nothing before it is refused (default 30)",
+    },
     crawl: { type: "string", value: "verify", help: "scrub the store in the background" },
   },
   async run({ args, values, io, interrupted }) {
@@ -60,6 +75,16 @@ export const serve: Command = {
       if (options.signingKey.length === 0) {
         throw new UsageError(`the signing key file '${keyFile}' is empty`, serve);
       }
+    }
+    const memory = stringValue(values, "max-put-memory");
+    if (memory !== undefined) options.maxPutMemory = parseSize(memory, "--max-put-memory");
+    const queue = stringValue(values, "put-queue-timeout");
+    if (queue !== undefined) {
+      options.putQueueTimeout = integer(queue, "--put-queue-timeout", 0, 3600) * 1000;
+    }
+    const idle = stringValue(values, "body-idle-timeout");
+    if (idle !== undefined) {
+      options.bodyIdleTimeout = integer(idle, "--body-idle-timeout", 1, 3600) * 1000;
     }
     const ttl = stringValue(values, "signature-ttl");
     if (ttl !== undefined) options.signatureTtl = integer(ttl, "--signature-ttl", 1, 2 ** 31);

@@ -51,6 +51,9 @@ export class HashWorker {
       : bytes.slice();
     const id = this.#next++;
     return new Promise((resolve, reject) => {
+      // While a hash is owed, the worker keeps the process alive: otherwise a
+      // process whose only work is this hash exits in the middle of a write.
+      if (this.#pending.size === 0) worker.ref();
       this.#pending.set(id, { resolve, reject, offset: 0, length: owned.length });
       const buffer = owned.buffer as ArrayBuffer;
       worker.postMessage({ id, buffer, offset: 0, length: owned.length, algorithm }, [buffer]);
@@ -70,7 +73,7 @@ export class HashWorker {
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
     const worker = new Worker(SOURCE, { eval: true });
-    // A forgotten stream must not keep the process alive.
+    // An idle worker (a forgotten stream) must not keep the process alive.
     worker.unref();
     worker.on(
       "message",
@@ -78,6 +81,7 @@ export class HashWorker {
         const pending = this.#pending.get(message.id);
         if (pending === undefined) return;
         this.#pending.delete(message.id);
+        if (this.#pending.size === 0) worker.unref();
         if (message.error !== undefined) {
           pending.reject(new Error(`Cannot hash block: ${message.error}`));
           return;

@@ -30,6 +30,7 @@ import {
   StoreFullError,
 } from "../model/errors.ts";
 import { formatLocator, type Locator, parseLocator } from "../model/locator.ts";
+import { ByteBudget } from "./_byte_budget.ts";
 import {
   constantTimeEqual,
   DEFAULT_SIGNATURE_TTL,
@@ -69,6 +70,17 @@ export interface BlockHandlerOptions {
   readOnly?: boolean;
   /** Largest block accepted, bytes. @default {67108864} (64 MiB) */
   maxBlockSize?: number;
+  /**
+   * Bytes the PUT bodies in flight may hold at once: each reserves its
+   * Content-Length (the largest block when it has none) before it is read,
+   * so neither load nor clients that stall mid-body can take more memory.
+   * @default {4 × maxBlockSize} (256 MiB)
+   */
+  maxPutMemory?: number;
+  /** How long a PUT waits for room in that budget before a 503 with Retry-After, ms. @default {10000} */
+  putQueueTimeout?: number;
+  /** A request body that sends nothing for this long is refused (408), ms. @default {30000} */
+  bodyIdleTimeout?: number;
   /** Storage classes this service confirms on PUT. @default {["default"]} */
   classes?: readonly string[];
   /** Called once per request. @default {no logging} */
@@ -123,6 +135,9 @@ export function createBlockHandler(
   }
   const tokens = [...(options.tokens ?? [])];
   const maxBlockSize = options.maxBlockSize ?? DEFAULT_BLOCK_SIZE;
+  const putMemory = new ByteBudget(options.maxPutMemory ?? 4 * maxBlockSize);
+  const putQueueTimeout = options.putQueueTimeout ?? 10_000;
+  const bodyIdleTimeout = options.bodyIdleTimeout ?? 30_000;
   if (!Number.isSafeInteger(maxBlockSize) || maxBlockSize <= 0) {
     throw new RangeError(
       `Cannot create block handler as maxBlockSize must be a positive integer: current value is ${maxBlockSize}`,
@@ -188,11 +203,37 @@ export function createBlockHandler(
         );
       }
     }
+    const release = await putMemory.reserve(length ?? expectedSize ?? maxBlockSize, {
+      wait: putQueueTimeout,
+      signal: request.signal,
+    });
+    if (release === undefined) {
+      request.signal.throwIfAborted();
+      throw new HttpError(503, "the server has no room for another upload now; try again", {
+        "Retry-After": "2",
+      });
+    }
+    try {
+      return await storeBody(request, digest, length ?? expectedSize, expectedSize, token);
+    } finally {
+      release();
+    }
+  }
+
+  /** Reads, checks and stores a PUT body, within its reservation. */
+  async function storeBody(
+    request: Request,
+    digest: string,
+    length: number | undefined,
+    expectedSize: number | undefined,
+    token: string | undefined,
+  ): Promise<Response> {
     const bytes = await readBody(
       request,
-      length ?? expectedSize,
+      length,
       maxBlockSize,
       digest.length === 32 ? "md5" : "sha256",
+      bodyIdleTimeout,
     );
     if (bytes.hex !== digest) {
       throw new HttpError(
@@ -424,6 +465,7 @@ async function readBody(
   length: number | undefined,
   limit: number,
   algorithm: "md5" | "sha256",
+  idleTimeout: number,
 ): Promise<{ data: Uint8Array; hex: string }> {
   const hasher = createHasher(algorithm);
   if (request.body === null) {
@@ -434,6 +476,15 @@ async function readBody(
   let data = new Uint8Array(length ?? Math.min(limit, 1 << 20));
   let filled = 0;
   const reader = request.body.getReader();
+  // A body that makes no progress would hold its reservation forever: one
+  // watchdog per body (not a timer per chunk) ends it.
+  let lastProgress = performance.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    if (performance.now() - lastProgress < idleTimeout) return;
+    stalled = true;
+    reader.cancel().catch(() => {});
+  }, Math.max(10, Math.min(1000, idleTimeout / 4)));
   try {
     for (;;) {
       let next;
@@ -442,6 +493,10 @@ async function readBody(
       } catch (error) {
         throw new HttpError(400, `the request body failed: ${(error as Error)?.message ?? error}`);
       }
+      if (stalled) {
+        throw new HttpError(408, `the request body sent nothing for ${idleTimeout / 1000} s`);
+      }
+      lastProgress = performance.now();
       if (next.done) break;
       const chunk = next.value;
       if (filled + chunk.length > (length ?? limit)) {
@@ -467,6 +522,7 @@ async function readBody(
     await reader.cancel(error).catch(() => {});
     throw error;
   } finally {
+    clearInterval(watchdog);
     reader.releaseLock();
   }
   if (length !== undefined && filled !== length) {

@@ -251,6 +251,12 @@ class WriteState {
 
   start(controller: WritableStreamDefaultController): void {
     this.#controller = controller;
+    // An abort that comes while close() waits for the last PUTs reaches the
+    // sink only through this signal (abort() itself runs after close settles):
+    // the PUTs in flight are cancelled then too.
+    controller.signal?.addEventListener("abort", () => this.#fail(controller.signal.reason, true), {
+      once: true,
+    });
     const signal = this.#options.signal;
     if (signal !== undefined) {
       if (signal.aborted) this.#fail(signal.reason);
@@ -299,7 +305,7 @@ class WriteState {
   }
 
   async abort(reason: unknown): Promise<void> {
-    this.#fail(reason);
+    this.#fail(reason, true);
     await Promise.allSettled([...this.#tasks]);
   }
 
@@ -381,14 +387,19 @@ class WriteState {
     this.#events.dispatchEvent(new CustomEvent("progress", { detail: { ...this.progress } }));
   }
 
-  #fail(error: unknown): void {
+  /**
+   * Fails the write: cancels every PUT, settles `result`. `streamErroring`
+   * when the stream itself is being aborted: erroring it again then is not
+   * allowed (Node asserts).
+   */
+  #fail(error: unknown, streamErroring = false): void {
     if (this.#failure !== undefined) return;
     this.#failure = { error };
     this.#chunker.flush();
     this.#worker?.terminate(error).catch(() => {});
     this.#abort.abort(error);
     this.#detach();
-    this.#controller?.error(error);
+    if (!streamErroring) this.#controller?.error(error);
     // `result` settles only once every PUT has seen the abort and let go of its
     // request, so a caller that awaits it finds nothing still in flight.
     void Promise.allSettled([...this.#tasks]).then(() => this.#reject(error));

@@ -250,18 +250,92 @@ describe("Ctrl-C during stowage put", () => {
         });
         put.once("exit", () => resolve());
       });
+      const before = put.exitCode ?? put.signalCode;
       put.kill("SIGINT");
       const code = await exited;
+      expect(before, `the put ended before the interrupt (${before}): ${err}`).toBeNull();
       // Deno's node:child_process reports a signalled child as killed, whatever
       // it did: its own words say what happened.
       if (runtime === "node") expect(code).toBe(130);
-      expect(err).toMatch(/stowage: interrupted\n$/);
+      expect(err, err).toMatch(/stowage: interrupted\n$/);
       await new Promise((r) => setTimeout(r, 300));
       const logged = [...server.stderr().matchAll(/"status":(\d+)/g)].map((m) => Number(m[1]));
       expect(logged).not.toContain(500);
       const leftovers = (await readdir(join(dir.path, "blocks"), { recursive: true }))
         .filter((name) => String(name).includes(".tmp-"));
       expect(leftovers).toEqual([]);
+    } finally {
+      await server.stop();
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("the block server's memory budget and body deadline", () => {
+  it("bounds PUTs in flight: a stalled body holds its bytes until 408, others wait or get 503", async () => {
+    const MiB = 1024 * 1024;
+    const server = await serve(
+      createBlockHandler({
+        store: new FileStore((await tempDir()).path),
+        maxPutMemory: 2 * MiB,
+        putQueueTimeout: 200,
+        bodyIdleTimeout: 600,
+      }),
+      { port: 0 },
+    );
+    try {
+      const digest = "b6d81b360a5672d80c27430f39153e2c"; // md5 of 1 MiB of zeros
+      const head = `PUT /${digest} HTTP/1.1\r\nHost: x\r\nContent-Length: ${MiB}\r\n\r\n`;
+      // Two uploads send half their body and stall: the budget is spent.
+      const stalled = [0, 1].map(() =>
+        rawRequest(server.port, [head, new Uint8Array(MiB / 2)], { endAfter: false, timeout: 5000 })
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const started = performance.now();
+      const busy = await rawRequest(server.port, [head, new Uint8Array(MiB)], { timeout: 5000 });
+      expect(statuses(busy)).toEqual([503]);
+      expect(busy).toMatch(/retry-after: 2/i);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(150);
+      // The stalled bodies end at the idle deadline, and give their bytes back.
+      for (const reply of await Promise.all(stalled)) expect(statuses(reply)).toEqual([408]);
+      // (The socket stays open for the body to be read, and the server closes it.)
+      const last = head.replace("Host: x\r\n", "Host: x\r\nConnection: close\r\n");
+      const ok = await rawRequest(server.port, [last, new Uint8Array(MiB)], {
+        endAfter: false,
+        timeout: 5000,
+      });
+      expect(statuses(ok)).toEqual([200]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("stowage serve's upload limits", () => {
+  it("takes --max-put-memory, --put-queue-timeout and --body-idle-timeout", async () => {
+    const dir = await tempDir();
+    const server = await startServerProcess([
+      "--dir",
+      dir.path,
+      "--max-put-memory",
+      "1M",
+      "--put-queue-timeout",
+      "0",
+      "--body-idle-timeout",
+      "1",
+    ]);
+    try {
+      const MiB = 1024 * 1024;
+      const head =
+        `PUT /b6d81b360a5672d80c27430f39153e2c HTTP/1.1\r\nHost: x\r\nContent-Length: ${MiB}\r\n\r\n`;
+      const stalled = rawRequest(server.port, [head, new Uint8Array(1000)], {
+        endAfter: false,
+        timeout: 5000,
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const busy = await rawRequest(server.port, [head], { endAfter: false, timeout: 5000 });
+      expect(statuses(busy)).toEqual([503]);
+      expect(statuses(await stalled)).toEqual([408]);
     } finally {
       await server.stop();
       await dir.cleanup();

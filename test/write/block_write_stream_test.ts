@@ -244,3 +244,56 @@ async function startStallServer(): Promise<
     },
   };
 }
+
+describe("BlockWriteStream, aborted while closing", () => {
+  /** A putter whose PUTs never answer: only their signal ends them. */
+  function stalledPutter() {
+    const signals: AbortSignal[] = [];
+    const putter = {
+      algorithm: "md5" as const,
+      copies: 1,
+      replicas: () => Promise.resolve(0),
+      put: (_bytes: Uint8Array, options: { signal?: AbortSignal } = {}) =>
+        new Promise<never>((_, reject) => {
+          signals.push(options.signal!);
+          options.signal!.addEventListener("abort", () => reject(options.signal!.reason));
+        }),
+    };
+    return { putter, signals };
+  }
+
+  async function threePutsInFlight(signals: AbortSignal[]): Promise<void> {
+    for (let i = 0; i < 200 && signals.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(signals.length).toBe(3);
+  }
+
+  it("writer.abort() during close() cancels the PUTs close() waits for", async () => {
+    const { putter, signals } = stalledPutter();
+    const { BlockWriteStream } = await import("../../mod.ts");
+    const sink = new BlockWriteStream(putter, { blockSize: 4 });
+    const writer = sink.getWriter();
+    await writer.write(new Uint8Array(10));
+    const closing = writer.close().catch((e) => e);
+    await threePutsInFlight(signals);
+    const reason = new Error("interrupted");
+    // The abort waits on the close, whose failure it then shares.
+    await writer.abort(reason).catch(() => {});
+    expect(await closing).toBe(reason);
+    await expect(sink.result).rejects.toBe(reason);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it("its signal cancels them too, where a pipe's signal no longer reaches the sink", async () => {
+    const { putter, signals } = stalledPutter();
+    const { BlockWriteStream } = await import("../../mod.ts");
+    const controller = new AbortController();
+    const sink = new BlockWriteStream(putter, { blockSize: 4, signal: controller.signal });
+    const piped = streamOf([new Uint8Array(10)]).pipeTo(sink, { signal: controller.signal });
+    await threePutsInFlight(signals);
+    const reason = new Error("interrupted");
+    controller.abort(reason);
+    await expect(piped).rejects.toBe(reason);
+    await expect(sink.result).rejects.toBe(reason);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+});
