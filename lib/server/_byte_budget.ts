@@ -11,6 +11,7 @@
  *
  * const budget = new ByteBudget(100);
  * const release = await budget.reserve(60, { wait: 10 });
+ * if (release === undefined) throw new Error("60 of 100 bytes should be free");
  * const refused = await budget.reserve(60, { wait: 10 });
  * if (refused !== undefined) throw new Error("the budget should be spent");
  * release();
