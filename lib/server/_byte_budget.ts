@@ -72,7 +72,7 @@ export class ByteBudget {
       return Promise.resolve(this.#releaser(amount));
     }
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Both closures run only after `timer` below is set.
       const giveUp = (): void => {
         const at = this.#queue.indexOf(waiter);
         if (at >= 0) this.#queue.splice(at, 1);
@@ -91,7 +91,7 @@ export class ByteBudget {
         },
       };
       this.#queue.push(waiter);
-      timer = setTimeout(giveUp, options.wait);
+      const timer = setTimeout(giveUp, options.wait);
       options.signal?.addEventListener("abort", giveUp, { once: true });
       if (options.signal?.aborted) giveUp();
     });
