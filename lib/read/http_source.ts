@@ -16,7 +16,13 @@ import { RangeNotSupportedError, ServiceError, SourceChangedError } from "../mod
 import { checkRange } from "../model/_range.ts";
 import { errorDetail } from "../model/_error_detail.ts";
 import type { RangeSource } from "./range_source.ts";
-import { isRetryableStatus } from "../model/retry.ts";
+import {
+  backoffDelay,
+  isRetryableStatus,
+  type RetryOptions,
+  retryPolicy,
+  sleep,
+} from "../model/retry.ts";
 import { nodeFetch } from "../platform/_node_fetch.ts";
 import { pieceStream } from "./_piece_stream.ts";
 import { Chunker } from "../platform/_chunker.ts";
@@ -29,6 +35,12 @@ export interface HttpSourceOptions {
   headers?: Headers | Record<string, string> | [string, string][];
   /** Aborts learning the size. */
   signal?: AbortSignal;
+  /**
+   * How a request that the server pushes back on (503, 429) is tried again:
+   * after its `Retry-After`, or the policy's backoff, within the policy's
+   * rounds. @default {the default retry policy: 4 rounds from 1 s}
+   */
+  retry?: RetryOptions;
 }
 
 /** An HTTP range source, with what it learned about the object. */
@@ -79,19 +91,31 @@ export async function httpSource(
   let etag: string | undefined;
   let lastModified: string | undefined;
 
-  // A network failure names the URL and its cause, not just "fetch failed".
+  const policy = retryPolicy(options.retry);
+  // A network failure names the URL and its cause, not just "fetch failed";
+  // a server that pushes back (503, 429) is asked again after the wait it
+  // names (or the policy's backoff), within the policy's rounds.
   const request = async (
     action: string,
     send: () => Promise<Response>,
     signal: AbortSignal | undefined,
   ): Promise<Response> => {
-    try {
-      return await send();
-    } catch (error) {
-      if (signal?.aborted) throw signal.reason;
-      throw new ServiceError(href, `Cannot ${action}: ${errorDetail(error)}`, {
-        retryable: true,
-      }, { cause: error });
+    for (let round = 1;; round++) {
+      let response: Response;
+      try {
+        response = await send();
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        throw new ServiceError(href, `Cannot ${action}: ${errorDetail(error)}`, {
+          retryable: true,
+        }, { cause: error });
+      }
+      if ((response.status !== 503 && response.status !== 429) || round >= policy.rounds) {
+        return response;
+      }
+      await response.body?.cancel().catch(() => {});
+      const wait = retryAfter(response.headers) ?? backoffDelay(policy, round);
+      await sleep(Math.min(wait, policy.maxDelay), signal);
     }
   };
   const head = await request(
@@ -389,6 +413,15 @@ function validators(
     etag: etag?.startsWith("W/") ? undefined : etag,
     lastModified: headers.get("last-modified") ?? undefined,
   };
+}
+
+/** `Retry-After` in ms (seconds or an HTTP date), when the server sent one. */
+function retryAfter(headers: Headers): number | undefined {
+  const value = headers.get("retry-after")?.trim();
+  if (value === undefined || value === "") return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 function statusError(url: string, status: number, action: string): ServiceError {

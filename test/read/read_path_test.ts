@@ -10,6 +10,7 @@ import {
   openReader,
   RangeNotSupportedError,
   type RangeSource,
+  ServiceError,
   SourceChangedError,
 } from "../../mod.ts";
 import { manifestSource } from "../../lib/read/manifest_source.ts";
@@ -536,6 +537,51 @@ describe("sources", () => {
     expect((await reader.read()).value!.length).toBe(MiB);
     controller.abort(new Error("enough"));
     await expect(reader.read()).rejects.toThrow("enough");
+  });
+
+  it("httpSource asks again after a 503 or 429, within its retry policy", async () => {
+    const data = randomBytes(64 * 1024);
+    let ranged = 0;
+    let refused = 0;
+    const pushy = (refuse: (n: number) => boolean) =>
+      ((_: RequestInfo | URL, init?: RequestInit) => {
+        const range = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range") ?? "");
+        if (init?.method === "HEAD" || range === null) {
+          return Promise.resolve(
+            new Response(null, { headers: { "content-length": `${data.length}` } }),
+          );
+        }
+        if (refuse(++ranged)) {
+          refused++;
+          const headers: Record<string, string> = ranged % 2 === 0 ? { "retry-after": "0" } : {};
+          return Promise.resolve(new Response("busy", { status: ranged % 2 ? 429 : 503, headers }));
+        }
+        const [start, end] = [Number(range[1]), Number(range[2]) + 1];
+        return Promise.resolve(
+          new Response(data.slice(start, end), {
+            status: 206,
+            headers: { "content-range": `bytes ${start}-${end - 1}/${data.length}` },
+          }),
+        );
+      }) as typeof fetch;
+    const retry = { rounds: 4, baseDelay: 1, maxDelay: 5 };
+    // The first three range requests are refused: each is asked again.
+    const source = await httpSource("http://127.0.0.1:9/object", {
+      fetch: pushy((n) => n <= 3),
+      retry,
+    });
+    expect(await collect(openReadable(source, { maxRangeRequests: 2 }))).toEqual(data);
+    expect(refused).toBe(3);
+    // A server that never stops refusing: a typed, retryable error once the rounds are spent.
+    ranged = 0;
+    const stubborn = await httpSource("http://127.0.0.1:9/object", {
+      fetch: pushy(() => true),
+      retry,
+    });
+    const error = await stubborn.read(0, 10).catch((e) => e);
+    expect(error).toBeInstanceOf(ServiceError);
+    expect(error.retryable).toBe(true);
+    expect(ranged).toBe(4);
   });
 
   it("httpSource lets go of a streamed body that breaks the length rule", async () => {
