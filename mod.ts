@@ -101,11 +101,11 @@ export {
 } from "./lib/write/block_write_stream.ts";
 
 // The read side.
-export type { RangeSource } from "./lib/read/range_source.ts";
+export type { RangeReadOptions, RangeSource } from "./lib/read/range_source.ts";
 export { bytesSource } from "./lib/read/bytes_source.ts";
 export { fileSource } from "./lib/read/file_source.ts";
 export { type HttpSource, httpSource, type HttpSourceOptions } from "./lib/read/http_source.ts";
-export type { ReadOptions, ReadStats } from "./lib/read/read_options.ts";
+export type { ConcurrencyChange, ReadOptions, ReadStats } from "./lib/read/read_options.ts";
 export { openReader, type Reader } from "./lib/read/open_reader.ts";
 export { openReadable, type ReadableOptions } from "./lib/read/open_readable.ts";
 export {

@@ -26,7 +26,12 @@ export const cat: Command = {
     "range-requests": {
       type: "string",
       value: "N",
-      help: "range requests (or block reads) in flight at most (default 4)",
+      help: "range requests (or block reads) in flight at most; the number used is " +
+        "learnt from the goodput measured (default 32)",
+    },
+    "fixed-requests": {
+      type: "boolean",
+      help: "send exactly --range-requests at once (default 4) instead of adapting",
     },
     ...SERVICE_OPTIONS,
     ...PROGRESS_OPTIONS,
@@ -45,8 +50,9 @@ export const cat: Command = {
       ? 0
       : integer(startText, "--start", 0, Number.MAX_SAFE_INTEGER);
     const requestsText = stringValue(values, "range-requests");
+    const adaptive = values["fixed-requests"] !== true;
     const maxRangeRequests = requestsText === undefined
-      ? 4
+      ? (adaptive ? 32 : 4)
       : integer(requestsText, "--range-requests", 1, 64);
     let length = 0;
     const view = (size: number): { start: number; end: number } => {
@@ -68,7 +74,7 @@ export const cat: Command = {
         input,
         token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } },
       );
-      body = openReadable(source, { ...view(source.size), maxRangeRequests });
+      body = openReadable(source, { ...view(source.size), maxRangeRequests, adaptive });
     } else {
       const manifest = await readManifest(input, io);
       const file = chooseFile(manifest, values);
@@ -78,6 +84,7 @@ export const cat: Command = {
         ...(file === undefined ? {} : { file }),
         ...view(size),
         maxRangeRequests,
+        adaptive,
       });
     }
     const output = stringValue(values, "output");

@@ -1,7 +1,8 @@
 /**
  * An HTTP server for range-read tests and benchmarks: serves one object with
  * Range, ETag and If-Match, optionally slow (a delay before each response, a
- * per-connection byte rate), ignoring Range, or without HEAD.
+ * per-connection byte rate, a byte rate shared by all connections), busy
+ * (503 past a number of GETs at once), ignoring Range, or without HEAD.
  *
  * @module
  */
@@ -18,14 +19,23 @@ export interface RangeServerOptions {
   delayMs?: number;
   /** Cap each connection at this many bytes per second. */
   bytesPerSecond?: number;
+  /** Cap all connections together at this many bytes per second (one shared link). */
+  sharedBytesPerSecond?: number;
+  /** Answer 503 (no Retry-After) to a GET past this many in progress at once. */
+  maxConcurrent?: number;
+  /** With `maxConcurrent`: send `Retry-After` with this many seconds. */
+  retryAfter?: number;
 }
 
 /** A running range server. */
 export interface RangeServer {
   url: string;
-  /** Requests seen, and those still open. */
+  /** Requests seen, those still open, and 503s sent. */
   requests: () => number;
   open: () => number;
+  /** The most requests open at once so far. */
+  peakOpen: () => number;
+  busy: () => number;
   /** Replace the object (a new ETag). */
   setData(data: Uint8Array): void;
   close(): Promise<void>;
@@ -40,10 +50,28 @@ export async function startRangeServer(
   let version = 1;
   let requests = 0;
   let open = 0;
+  let peakOpen = 0;
+  let getsOpen = 0;
+  let busy = 0;
+  // The shared link: when it is next free, ms (performance.now()).
+  let linkFree = 0;
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     requests++;
     open++;
+    peakOpen = Math.max(peakOpen, open);
     res.once("close", () => open--);
+    if (req.method === "GET" && options.maxConcurrent !== undefined) {
+      if (getsOpen >= options.maxConcurrent) {
+        busy++;
+        res.statusCode = 503;
+        if (options.retryAfter !== undefined) {
+          res.setHeader("retry-after", String(options.retryAfter));
+        }
+        return res.end();
+      }
+      getsOpen++;
+      res.once("close", () => getsOpen--);
+    }
     if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     const etag = `"v${version}"`;
     res.setHeader("etag", etag);
@@ -77,12 +105,20 @@ export async function startRangeServer(
     }
     res.setHeader("content-length", String(end - start));
     const slice = body.subarray(start, end);
-    if (!options.bytesPerSecond) return res.end(slice);
-    // Throttle: 64 KiB pieces paced to the byte rate.
+    const shared = options.sharedBytesPerSecond;
+    if (!options.bytesPerSecond && !shared) return res.end(slice);
+    // Throttle: 64 KiB pieces paced to the byte rate(s).
     const piece = 64 * 1024;
     const started = performance.now();
     for (let at = 0; at < slice.length && !res.destroyed; at += piece) {
-      const due = started + (at / options.bytesPerSecond) * 1000;
+      let due = options.bytesPerSecond
+        ? started + (at / options.bytesPerSecond) * 1000
+        : performance.now();
+      if (shared) {
+        // Pieces take turns on the one link, in the order they are due.
+        linkFree = Math.max(linkFree, due) + (Math.min(piece, slice.length - at) / shared) * 1000;
+        due = linkFree;
+      }
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (!res.write(slice.subarray(at, at + piece))) {
@@ -97,6 +133,8 @@ export async function startRangeServer(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/object`,
     requests: () => requests,
     open: () => open,
+    peakOpen: () => peakOpen,
+    busy: () => busy,
     setData(data) {
       body = data;
       version++;

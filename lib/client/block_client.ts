@@ -91,10 +91,12 @@ export interface BlockClientOptions {
   onWarning?: (message: string) => void;
   /** The block cache for reads, or `false` for none. @default {a 256 MiB RAM cache} */
   cache?: BlockCache | false;
-  /** Block GETs in flight at most for prefetch, across the client. @default {2} */
+  /**
+   * Block GETs in flight at most for {@linkcode BlockClient.prefetch}, across
+   * the client. (Manifest reads fetch ahead through the read path's own
+   * requests, whose number the read options set.) @default {2}
+   */
   maxPrefetchRequests?: number;
-  /** How many blocks ahead a manifest read prefetches. @default {2} */
-  prefetchBlocks?: number;
 }
 
 export type { ReplicatedPutOptions, ReplicatedPutResult };
@@ -170,7 +172,6 @@ export class BlockClient implements BlockPutter {
   /** The read cache, if any. */
   readonly cache: BlockCache | undefined;
   #prefetchQueue: PQueue;
-  #prefetchBlocks: number;
 
   /**
    * Creates a {@linkcode BlockClient}.
@@ -219,7 +220,6 @@ export class BlockClient implements BlockPutter {
     this.#onRetry = options.onRetry;
     this.cache = options.cache === false ? undefined : options.cache ?? new BlockCache();
     this.#prefetchQueue = new PQueue({ concurrency: options.maxPrefetchRequests ?? 2 });
-    this.#prefetchBlocks = options.prefetchBlocks ?? 2;
   }
 
   /** Counters since the client was made. */
@@ -457,9 +457,11 @@ export class BlockClient implements BlockPutter {
       const used = options.range === undefined
         ? loc.size
         : (options.range.end ?? loc.size) - options.range.start;
+      const onPushback = options.onPushback;
       const bytes = await cache.get(
         loc,
-        (signal) => this.#fetch(locator, { signal }),
+        // A shared fetch tells the reader that started it of pushbacks.
+        (signal) => this.#fetch(locator, onPushback ? { signal, onPushback } : { signal }),
         options.signal ? { signal: options.signal, bytes: used } : { bytes: used },
       );
       if (options.range === undefined) return bytes;
@@ -491,8 +493,9 @@ export class BlockClient implements BlockPutter {
 
   /**
    * A byte stream of a manifest's bytes (one file, or all in order), through
-   * the read-path prefetcher, with the block cache and block prefetch
-   * underneath. Ready to be a `Response` body.
+   * the read-path prefetcher: its requests are whole blocks, as many ahead as
+   * its concurrency controller finds pay (`maxRangeRequests` at most), each
+   * through the block cache. Ready to be a `Response` body.
    *
    * @param manifest The manifest.
    * @param options `file`, `start`, `end`, and the read-path options.
@@ -519,10 +522,7 @@ export class BlockClient implements BlockPutter {
   }
 
   #source(manifest: Manifest, file: string | undefined) {
-    return manifestSource(this, manifest, {
-      ...(file === undefined ? {} : { file }),
-      prefetchBlocks: this.#prefetchBlocks,
-    });
+    return manifestSource(this, manifest, file === undefined ? {} : { file });
   }
 
   async #fetch(locator: string | Locator, options: GetOptions = {}): Promise<Uint8Array> {
@@ -568,6 +568,9 @@ export class BlockClient implements BlockPutter {
             retry: !notFound && (error instanceof BlockCorruptError || isRetryable(error)),
           } as ServiceOutcome & { notFound: boolean; retry: boolean };
           if (typeof status === "number") outcome.status = status;
+          if ((status === 503 || status === 429) && round + 1 < this.#retry.rounds) {
+            options.onPushback?.();
+          }
           outcomes.set(service.id, outcome);
         }
       }

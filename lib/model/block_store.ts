@@ -48,6 +48,11 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Reads only this range of the block. */
   range?: ByteRange;
+  /**
+   * Called when a service pushes back (503, 429) and the read will ask again:
+   * the read path takes it as a sign to send fewer requests at once.
+   */
+  onPushback?: () => void;
 }
 
 /** Options for {@linkcode BlockStore.put}. */

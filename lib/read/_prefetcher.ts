@@ -8,8 +8,12 @@
  * - The window is cut into chunks of at least 5 MiB once it allows; a chunk is
  *   split into parallel range requests (all `maxRangeRequests` for the first,
  *   demand-driven reads; in proportion to its share of the window after).
- * - Beyond gcsfs: at most `maxRangeRequests` requests and `maxInFlightBytes` in
- *   flight, nearest bytes first (so demand goes before speculation); a read
+ * - Beyond gcsfs: as many requests in flight as the concurrency controller
+ *   allows (it learns the count from measured goodput, up to
+ *   `maxRangeRequests`; see `_concurrency_controller.ts`) and at most
+ *   `maxInFlightBytes`, nearest bytes first (so demand goes before
+ *   speculation); a source with a `boundary` (a manifest's blocks) has its
+ *   requests cut at it, so each is whole blocks; a read
  *   resolves once its own bytes are in, not its whole part (through the
  *   source's `stream()` when it has one; `read()` sources hand over whole
  *   parts); a hard seek aborts requests in flight instead of waiting for them.
@@ -28,7 +32,8 @@
  * @module
  */
 import { setMaxListeners } from "node:events";
-import type { RangeSource } from "./range_source.ts";
+import { ConcurrencyController } from "./_concurrency_controller.ts";
+import type { RangeReadOptions, RangeSource } from "./range_source.ts";
 import type { ReadOptions, ReadStats } from "./read_options.ts";
 
 const MiB = 1024 * 1024;
@@ -67,7 +72,7 @@ export class Prefetcher {
   readonly start: number;
   readonly end: number;
   #source: RangeSource;
-  #concurrency: number;
+  #control: ConcurrencyController;
   #userMax: number;
   #maxInFlightBytes: number | undefined;
   #position: number;
@@ -95,12 +100,15 @@ export class Prefetcher {
     if (!Number.isSafeInteger(this.start) || this.start < 0 || this.start > this.end) {
       throw new RangeError(`Cannot read from ${this.start}: the source has ${source.size} bytes`);
     }
-    this.#concurrency = options.maxRangeRequests ?? 4;
-    if (!Number.isSafeInteger(this.#concurrency) || this.#concurrency < 1) {
-      throw new RangeError(
-        `Cannot read with maxRangeRequests ${this.#concurrency}: expected an integer >= 1`,
-      );
+    const adaptive = options.adaptive ?? true;
+    if (typeof adaptive !== "boolean") {
+      throw new TypeError(`Cannot read with adaptive ${String(adaptive)}: expected a boolean`);
     }
+    const max = options.maxRangeRequests ?? (adaptive ? 32 : 4);
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new RangeError(`Cannot read with maxRangeRequests ${max}: expected an integer >= 1`);
+    }
+    this.#control = new ConcurrencyController({ max, adaptive });
     this.#userMax = options.maxPrefetch ?? 256 * MiB;
     if (!(this.#userMax >= 0)) {
       throw new RangeError(`Cannot read with maxPrefetch ${this.#userMax}`);
@@ -118,7 +126,15 @@ export class Prefetcher {
   /** Statistics so far. */
   get stats(): ReadStats {
     const s = this.#stats;
-    return { ...s, amplification: s.bytesAsked === 0 ? 1 : s.bytesFetched / s.bytesAsked };
+    const control = this.#control;
+    return {
+      ...s,
+      amplification: s.bytesAsked === 0 ? 1 : s.bytesFetched / s.bytesAsked,
+      concurrency: control.limit,
+      peakConcurrency: control.peak,
+      concurrencyChanges: control.changes,
+      pushbacks: control.pushbacks,
+    };
   }
 
   /**
@@ -211,6 +227,7 @@ export class Prefetcher {
       return;
     }
     this.#stats.hardSeeks++;
+    this.#control.reset();
     for (const part of this.#parts) this.#drop(part);
     this.#parts = [];
     this.#error = undefined;
@@ -247,6 +264,8 @@ export class Prefetcher {
     const { io, window } = this.#window();
     const target = Math.min(this.end, Math.max(minEnd, this.#position + Math.round(window)));
     if (this.#scheduledEnd < this.#position) this.#scheduledEnd = this.#position;
+    const concurrency = this.#control.limit;
+    const boundary = this.#source.boundary?.bind(this.#source);
     while (this.#scheduledEnd < target) {
       // gcsfs's chunk is max(5 MiB, io); larger windows get larger chunks (an
       // eighth of the window at concurrency 4), so a long sequential read makes
@@ -260,7 +279,7 @@ export class Prefetcher {
           io,
           Math.min(
             this.#source.stream ? MAX_STREAMED_CHUNK : MAX_CHUNK,
-            Math.floor(window / (2 * this.#concurrency)),
+            Math.floor(window / (2 * concurrency)),
           ),
         )
         : io;
@@ -272,15 +291,39 @@ export class Prefetcher {
       // First (demand) reads use every connection; later ones a share in
       // proportion to the chunk's part of the window. Never below 1 MiB a part.
       const wanted = this.#streak < DEMAND_STREAK
-        ? this.#concurrency
-        : Math.max(1, Math.round((chunk * this.#concurrency) / Math.max(window, chunk)));
+        ? concurrency
+        : Math.max(1, Math.round((chunk * concurrency) / Math.max(window, chunk)));
       const parts = Math.max(1, Math.min(wanted, Math.floor(chunk / MiB)));
       const size = Math.ceil(chunk / parts / io) * io;
-      for (let at = this.#scheduledEnd; at < this.#scheduledEnd + chunk; at += size) {
-        this.#parts.push(newPart(at, Math.min(this.#scheduledEnd + chunk, at + size)));
+      const from = this.#scheduledEnd;
+      if (boundary === undefined) {
+        for (let at = from; at < from + chunk; at += size) {
+          this.#parts.push(newPart(at, Math.min(from + chunk, at + size)));
+        }
+        this.#scheduledEnd += chunk;
+        continue;
       }
-      this.#scheduledEnd += chunk;
+      // Whole units (blocks): each part runs to the last boundary within its
+      // size, and at least to the first; the chunk ends on one too.
+      const chunkEnd = this.#boundaryAfter(boundary, from + chunk - 1);
+      for (let at = from; at < chunkEnd;) {
+        let end = this.#boundaryAfter(boundary, at);
+        while (end < chunkEnd) {
+          const next = this.#boundaryAfter(boundary, end);
+          if (next - at > size) break;
+          end = next;
+        }
+        this.#parts.push(newPart(at, end));
+        at = end;
+      }
+      this.#scheduledEnd = chunkEnd;
     }
+  }
+
+  /** The source's boundary after `offset`, sanitized: in (offset, end]. */
+  #boundaryAfter(boundary: (offset: number) => number, offset: number): number {
+    const at = boundary(offset);
+    return Number.isSafeInteger(at) && at > offset ? Math.min(at, this.end) : this.end;
   }
 
   /** Starts queued parts, nearest first, within the request and byte caps. */
@@ -288,10 +331,16 @@ export class Prefetcher {
     if (this.#closed || this.#error) return;
     const { window } = this.#window();
     const byteCap = this.#maxInFlightBytes ?? Math.max(window, MIN_CHUNK);
+    const limit = this.#control.limit;
     for (const part of this.#parts) {
-      if (this.#inFlight >= this.#concurrency) break;
       if (part.start >= this.#failedAt) break;
       if (part.state !== "queued") continue;
+      if (this.#inFlight >= limit) {
+        // A part waits for a slot: the limit binds, so the controller may
+        // learn whether more slots would pay.
+        this.#control.blocked();
+        break;
+      }
       const size = part.end - part.start;
       if (this.#inFlight > 0 && this.#inFlightBytes + size > byteCap) break;
       this.#start(part);
@@ -308,6 +357,8 @@ export class Prefetcher {
     const size = part.end - part.start;
     // Requested bytes not yet arrived count against the in-flight cap.
     let pending = size;
+    const started = performance.now();
+    let first = true;
     this.#inFlight++;
     this.#inFlightBytes += size;
     this.#stats.requests++;
@@ -316,6 +367,11 @@ export class Prefetcher {
       // same: amplification must count them.
       this.#stats.bytesFetched += piece.length;
       if (part.dropped || piece.length === 0) return;
+      if (first) {
+        first = false;
+        this.#control.firstByte(performance.now() - started);
+      }
+      this.#control.bytes(piece.length);
       if (part.received + piece.length > part.end) {
         throw new Error(
           `Cannot read bytes ${part.start}-${part.end - 1}: the source returned more than ${size}`,
@@ -329,7 +385,10 @@ export class Prefetcher {
       part.notify();
     };
     const run = async (): Promise<void> => {
-      const options = { signal: controller.signal };
+      const options: RangeReadOptions = {
+        signal: controller.signal,
+        onPushback: () => this.#control.pushback(this.#inFlight, started),
+      };
       if (this.#source.stream === undefined) {
         arrive(await this.#source.read(part.start, part.end, options));
       } else {

@@ -2,10 +2,12 @@
  * `manifestSource`: the bytes a manifest describes (one file, or every file
  * in order) as a {@linkcode RangeSource}, read block by block through a
  * {@linkcode BlockReader}: in practice a `BlockClient`, whose reads go through
- * its block cache and whose `prefetch` fetches the next blocks ahead. Block
- * prefetch fires on the first read and on crossing into a new block, not on
- * every read (seed 000's rule). `BlockClient.readable` and `BlockClient.open`
- * read through it; private to the package.
+ * its block cache (one shared fetch a block). Its `boundary` is the end of
+ * each block, so the prefetcher's requests are whole blocks and its
+ * concurrency controller decides how many block GETs run ahead: block
+ * prefetch happens when the prefetch window moves past a block, not on every
+ * read (seed 000's rule). `BlockClient.readable` and `BlockClient.open` read
+ * through it; private to the package.
  *
  * @example Reading a manifest's bytes from a store
  * ```ts
@@ -17,6 +19,7 @@
  * const source = manifestSource(store, Manifest.fromBlocks("a.txt", [locator]));
  * const bytes = await source.read(1, 4);
  * if (new TextDecoder().decode(bytes) !== "ell") throw new Error("wrong bytes");
+ * if (source.boundary?.(1) !== 5) throw new Error("the block ends at 5");
  * ```
  *
  * @module
@@ -31,16 +34,12 @@ import type { RangeSource } from "./range_source.ts";
 export interface BlockReader {
   /** Reads a block, or a range of one, verified. */
   get(locator: string, options?: GetOptions): Promise<Uint8Array>;
-  /** Fetches blocks ahead of need (into a cache); a store without one leaves this out. */
-  prefetch?(locators: readonly string[]): void;
 }
 
 /** Options for {@linkcode manifestSource}. */
 export interface ManifestSourceOptions {
   /** The file to read. @default {every file, in order} */
   file?: string;
-  /** Blocks prefetched ahead of the one being read. @default {2} */
-  prefetchBlocks?: number;
 }
 
 /**
@@ -48,7 +47,7 @@ export interface ManifestSourceOptions {
  *
  * @param blocks Where the blocks are read from.
  * @param manifest The manifest.
- * @param options The file, and how far ahead to prefetch blocks.
+ * @param options The file.
  * @returns A source.
  * @throws {RangeError} When the file is not in the manifest.
  */
@@ -58,28 +57,27 @@ export function manifestSource(
   options: ManifestSourceOptions = {},
 ): RangeSource {
   const segments = manifest.segments(options.file);
-  const ahead = options.prefetchBlocks ?? 2;
-  const starts: number[] = [];
+  // Where each segment ends, for `boundary` (a binary search).
+  const ends: number[] = [];
   let size = 0;
   for (const s of segments) {
-    starts.push(size);
     size += s.length;
+    ends.push(size);
   }
-  let lastSegment = -1;
-  const prefetchFrom = (start: number): void => {
-    if (blocks.prefetch === undefined || ahead <= 0) return;
-    let index = 0;
-    while (index + 1 < starts.length && starts[index + 1]! <= start) index++;
-    if (index === lastSegment) return;
-    lastSegment = index;
-    const next = segments.slice(index + 1, index + 1 + ahead).map((s) => s.locator);
-    if (next.length > 0) blocks.prefetch(next);
-  };
   return {
     size,
+    boundary(offset) {
+      let lo = 0;
+      let hi = ends.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ends[mid]! <= offset) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < ends.length ? ends[lo]! : size;
+    },
     async read(start, end, opts = {}) {
       checkRange(start, end, size);
-      prefetchFrom(start);
       const parts = sliceSegments(segments, start, end).filter((s) => s.length > 0);
       const pieces = await Promise.all(parts.map((s) => {
         const whole = s.offset === 0 && s.length === parseLocator(s.locator).size;
@@ -87,6 +85,7 @@ export function manifestSource(
           ? {}
           : { range: { start: s.offset, end: s.offset + s.length } };
         if (opts.signal !== undefined) get.signal = opts.signal;
+        if (opts.onPushback !== undefined) get.onPushback = opts.onPushback;
         return blocks.get(s.locator, get);
       }));
       if (pieces.length === 1) return pieces[0]!;

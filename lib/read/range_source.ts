@@ -22,6 +22,17 @@
  * @module
  */
 
+/** Options the read path passes to a {@linkcode RangeSource}'s `read` and `stream`. */
+export interface RangeReadOptions {
+  /** Ends the request. */
+  signal?: AbortSignal;
+  /**
+   * Called when the server pushes back (503, 429) before the source asks
+   * again: the read path takes it as a sign to send fewer requests at once.
+   */
+  onPushback?: () => void;
+}
+
 /** A random-access byte source. */
 export interface RangeSource {
   /** Total bytes. */
@@ -30,7 +41,7 @@ export interface RangeSource {
    * Reads bytes `[start, end)`; must resolve with exactly `end - start` bytes
    * (fewer only at the end of the source).
    */
-  read(start: number, end: number, options?: { signal?: AbortSignal }): Promise<Uint8Array>;
+  read(start: number, end: number, options?: RangeReadOptions): Promise<Uint8Array>;
   /**
    * Optional: bytes `[start, end)` as a stream of pieces, in order, as they
    * arrive; exactly `end - start` bytes, or the stream errors. When present,
@@ -42,8 +53,14 @@ export interface RangeSource {
   stream?(
     start: number,
     end: number,
-    options?: { signal?: AbortSignal },
+    options?: RangeReadOptions,
   ): ReadableStream<Uint8Array>;
+  /**
+   * Optional: the end of the natural unit (a block of a manifest) that holds
+   * byte `offset`. The read path then cuts its requests there, so that each
+   * request is whole units: one block GET rather than several ranges of it.
+   */
+  boundary?(offset: number): number;
   /** Releases resources (open files). */
   close?(): Promise<void>;
 }

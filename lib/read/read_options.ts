@@ -23,8 +23,19 @@ export interface ReadOptions {
   start?: number;
   /** One past the last byte of the view. @default {source.size} */
   end?: number;
-  /** Range requests (or block reads, for a manifest) in flight at most. @default {4} */
+  /**
+   * Range requests (or block reads, for a manifest) in flight at most. The
+   * read path chooses how many it uses, up to this, from the goodput it
+   * measures; with `adaptive: false` it uses exactly this many.
+   * @default {32, or 4 with `adaptive: false`}
+   */
   maxRangeRequests?: number;
+  /**
+   * Whether the number of requests in flight adapts to the link: it grows
+   * while goodput rises and shrinks when the server pushes back (503, 429).
+   * `false` keeps `maxRangeRequests` fixed. @default {true}
+   */
+  adaptive?: boolean;
   /** Cap on the prefetch window, bytes. @default {256 MiB} */
   maxPrefetch?: number;
   /** Cap on bytes requested and not yet arrived. @default {the window cap} */
@@ -49,4 +60,26 @@ export interface ReadStats {
   hardSeeks: number;
   /** Time reads spent waiting for bytes, ms. */
   waitMs: number;
+  /** Requests allowed in flight now (what the controller chose). */
+  concurrency: number;
+  /** The most requests allowed in flight so far. */
+  peakConcurrency: number;
+  /** How the limit changed over time (the first 16 changes and the latest 48). */
+  concurrencyChanges: ConcurrencyChange[];
+  /** Answers that pushed back (503, 429), each asked again. */
+  pushbacks: number;
+}
+
+/** A change of the concurrency limit, and why. */
+export interface ConcurrencyChange {
+  /** Milliseconds since the reader opened. */
+  atMs: number;
+  /** The limit from then on. */
+  concurrency: number;
+  /**
+   * Why: `"start"`; `"grow"` (a doubling paid); `"revert"` (one did not);
+   * `"probe"` and `"keep"` (a probe from holding, and one that paid);
+   * `"pushback"` (the server answered 503 or 429).
+   */
+  reason: "start" | "grow" | "revert" | "probe" | "keep" | "pushback";
 }

@@ -394,6 +394,17 @@ describe("stowage cat", () => {
         Buffer.from(fromManifest.bytes()).equals(Buffer.from(data.subarray(999_999, 1_000_001))),
       ).toBe(true);
       expect(await main(["cat", server.url, "--start", "5", "--end", "4"], memoryIO())).toBe(2);
+      // Fixed: never more requests at once than asked for (the HEAD is over first).
+      const one = await startRangeServer(data);
+      try {
+        const fixed = memoryIO();
+        expect(await main(["cat", one.url, "--fixed-requests", "--range-requests", "1"], fixed))
+          .toBe(0);
+        expect(Buffer.from(fixed.bytes()).equals(Buffer.from(data))).toBe(true);
+        expect(one.peakOpen()).toBe(1);
+      } finally {
+        await one.close();
+      }
     } finally {
       await server.close();
       await dir.cleanup();

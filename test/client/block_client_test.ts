@@ -7,6 +7,7 @@ import {
   InsufficientReplicasError,
   KeepService,
   MemoryStore,
+  ServiceError,
 } from "../../mod.ts";
 import { rendezvousOrder } from "../../lib/client/rendezvous.ts";
 import { failPuts, stallPuts, startKeepServers } from "../_keep_servers.ts";
@@ -293,5 +294,35 @@ describe("BlockClient against signing block servers", () => {
       cache: false,
     });
     await expect(stranger.get(manifest.blocks()[0]!)).rejects.toBeInstanceOf(BlockNotFoundError);
+  });
+
+  it("tells a reader of each pushback (503, 429) it asks again after", async () => {
+    let refusals = 2;
+    class BusyStore extends MemoryStore {
+      override get(
+        locator: Parameters<MemoryStore["get"]>[0],
+        options: Parameters<MemoryStore["get"]>[1] = {},
+      ) {
+        if (refusals-- > 0) {
+          const status = refusals === 1 ? 503 : 429;
+          return Promise.reject(new ServiceError(this.id, "busy", { status, retryable: true }));
+        }
+        return super.get(locator, options);
+      }
+    }
+    const store = new BusyStore({ id: "busy" });
+    const { locator } = await store.put(new TextEncoder().encode("hello"));
+    for (const cache of [false, undefined] as const) {
+      refusals = 2;
+      const client = new BlockClient({
+        services: [store],
+        retry: { rounds: 3, baseDelay: 1 },
+        ...(cache === false ? { cache } : {}),
+      });
+      let told = 0;
+      const bytes = await client.get(locator, { onPushback: () => told++ });
+      expect(new TextDecoder().decode(bytes)).toBe("hello");
+      expect(told).toBe(2);
+    }
   });
 });

@@ -207,7 +207,7 @@ describe("BlockCache", () => {
 });
 
 describe("BlockClient with the cache", () => {
-  it("serves repeated gets from the cache and prefetches the next blocks of a manifest read", async () => {
+  it("serves repeated gets from the cache; a manifest read asks for whole blocks", async () => {
     const env = await startKeepServers(2);
     try {
       const client = new BlockClient({
@@ -225,8 +225,6 @@ describe("BlockClient with the cache", () => {
       );
       const first = gets();
       expect(first).toBe(10);
-      expect(client.cache!.stats.prefetchesIssued).toBeGreaterThan(0);
-      expect(client.cache!.stats.prefetchesUsed).toBeGreaterThan(0);
       const reader = client.open(manifest);
       expect(
         Buffer.from((await reader.readAt(1_999_000, 1000))!).equals(

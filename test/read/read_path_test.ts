@@ -760,3 +760,129 @@ describe("sources", () => {
     await all.close();
   });
 });
+
+describe("the concurrency controller in the read path", () => {
+  let server: Awaited<ReturnType<typeof startRangeServer>> | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  const readAll = async (reader: ReturnType<typeof openReader>) => {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = await reader.read(MiB);
+      if (chunk === null) break;
+      chunks.push(chunk);
+    }
+    return new Uint8Array(Buffer.concat(chunks));
+  };
+
+  it("sends more than 4 requests at once where each connection is slow", async () => {
+    const data = randomBytes(32 * MiB);
+    // Each connection 8 MB/s: every request added adds goodput.
+    server = await startRangeServer(data, { delayMs: 5, bytesPerSecond: 8e6 });
+    const reader = openReader(await httpSource(server.url));
+    expect(Buffer.from(await readAll(reader)).equals(Buffer.from(data))).toBe(true);
+    const stats = reader.stats;
+    await reader.close();
+    expect(stats.peakConcurrency).toBeGreaterThan(4);
+    expect(server.peakOpen()).toBeGreaterThan(4);
+    expect(stats.concurrencyChanges[0]).toMatchObject({ concurrency: 4, reason: "start" });
+    expect(stats.concurrencyChanges.some((c) => c.reason === "grow")).toBe(true);
+    expect(stats.pushbacks).toBe(0);
+  });
+
+  it("keeps maxRangeRequests fixed with adaptive: false", async () => {
+    const data = randomBytes(16 * MiB);
+    server = await startRangeServer(data, { delayMs: 5, bytesPerSecond: 16e6 });
+    const reader = openReader(await httpSource(server.url), {
+      maxRangeRequests: 3,
+      adaptive: false,
+    });
+    expect(Buffer.from(await readAll(reader)).equals(Buffer.from(data))).toBe(true);
+    const stats = reader.stats;
+    await reader.close();
+    expect(stats.concurrency).toBe(3);
+    expect(stats.peakConcurrency).toBe(3);
+    expect(stats.concurrencyChanges).toHaveLength(1);
+    // The HEAD is over before the reads begin.
+    expect(server.peakOpen()).toBeLessThanOrEqual(3);
+    expect(() => openReader(bytesSource(data), { adaptive: "no" as unknown as boolean }))
+      .toThrow(TypeError);
+  });
+
+  it("reads through a server that refuses past 2 requests at once, and sends fewer", async () => {
+    const data = randomBytes(24 * MiB);
+    server = await startRangeServer(data, { delayMs: 2, maxConcurrent: 2 });
+    // The default retry policy: its first wait is short.
+    const reader = openReader(await httpSource(server.url));
+    expect(Buffer.from(await readAll(reader)).equals(Buffer.from(data))).toBe(true);
+    const stats = reader.stats;
+    await reader.close();
+    expect(server.busy()).toBeGreaterThan(0);
+    expect(stats.pushbacks).toBe(server.busy());
+    expect(stats.concurrency).toBeLessThan(4);
+    expect(stats.concurrencyChanges.some((c) => c.reason === "pushback")).toBe(true);
+  });
+
+  it("httpSource tells the read path of each pushback", async () => {
+    const data = randomBytes(64 * 1024);
+    let refusals = 2;
+    const pushy = ((_: RequestInfo | URL, init?: RequestInit) => {
+      const range = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range") ?? "");
+      if (init?.method === "HEAD" || range === null) {
+        return Promise.resolve(
+          new Response(null, { headers: { "content-length": `${data.length}` } }),
+        );
+      }
+      if (refusals-- > 0) return Promise.resolve(new Response("busy", { status: 503 }));
+      const [start, end] = [Number(range[1]), Number(range[2]) + 1];
+      return Promise.resolve(
+        new Response(data.slice(start, end), {
+          status: 206,
+          headers: { "content-range": `bytes ${start}-${end - 1}/${data.length}` },
+        }),
+      );
+    }) as typeof fetch;
+    const source = await httpSource("http://127.0.0.1:9/object", {
+      fetch: pushy,
+      retry: { baseDelay: 1, maxDelay: 5 },
+    });
+    let told = 0;
+    const bytes = await source.read(0, 100, { onPushback: () => told++ });
+    expect(bytes).toEqual(data.subarray(0, 100));
+    expect(told).toBe(2);
+  });
+
+  it("reads a manifest in whole blocks, one GET a block", async () => {
+    const ranged: string[] = [];
+    const whole: string[] = [];
+    class CountingStore extends MemoryStore {
+      override get(
+        locator: Parameters<MemoryStore["get"]>[0],
+        options: Parameters<MemoryStore["get"]>[1] = {},
+      ) {
+        (options.range === undefined ? whole : ranged).push(String(locator));
+        return super.get(locator, options);
+      }
+    }
+    const client = new BlockClient({ services: [new CountingStore({ id: "m" })], cache: false });
+    const data = randomBytes(9 * MiB);
+    const sink = client.writable({ blockSize: 1.5 * MiB });
+    await new Blob([data]).stream().pipeTo(sink);
+    const { manifest } = await sink.result;
+    const reader = client.open(manifest);
+    expect(Buffer.from(await readAll(reader)).equals(Buffer.from(data))).toBe(true);
+    expect(reader.stats.requests).toBe(6);
+    await reader.close();
+    expect(ranged).toEqual([]);
+    expect(whole).toHaveLength(6);
+    // A view that starts inside a block asks for the rest of that block only.
+    const view = client.open(manifest, { start: 2 * MiB, end: 4 * MiB });
+    expect(Buffer.from(await readAll(view)).equals(Buffer.from(data.subarray(2 * MiB, 4 * MiB))))
+      .toBe(true);
+    await view.close();
+    expect(view.stats.requests).toBe(2);
+  });
+});
