@@ -19,7 +19,7 @@
  * requests in flight); and unthrottled, the default reader against a plain
  * `fetch` body (median of 7 alternating rounds).
  *
- * `npm run bench -- read [--mib 2048] [--seconds 4] [--rounds 3] [--compare-mib 512] [--only links|compare]
+ * `npm run bench -- read [--mib 2048] [--seconds 4] [--rounds 5] [--compare-mib 512] [--only links|compare]
  * [--links loopback,shared]`
  */
 import { SourceHttp } from "@chunkd/source-http";
@@ -111,7 +111,7 @@ if (role === "server") {
 } else {
   const sizeMiB = Number(arg("mib", "2048"));
   const seconds = arg("seconds", "4");
-  const rounds = Number(arg("rounds", "3"));
+  const rounds = Number(arg("rounds", "5"));
   const only = arg("only", "all");
   const startServer = (link: string, mib = sizeMiB) =>
     spawnRole(import.meta.url, "server", ["--mib", String(mib), "--link", link]);

@@ -4,7 +4,7 @@
  * number for a link they cannot see.
  *
  * - It starts at 4 (or the cap, if lower), the count that served well before
- *   there was a controller, and doubles while each doubling adds at least 15%
+ *   there was a controller, and doubles while each doubling adds at least 20%
  *   goodput; the first doubling that does not (or that doubles the latency
  *   without a 50% gain) is undone and the controller holds there. The first
  *   measurement is a warm-up and not judged: while the prefetch window still
@@ -61,7 +61,7 @@ export interface ConcurrencyControllerOptions {
 }
 
 const START = 4;
-const GROW_GAIN = 1.15;
+const GROW_GAIN = 1.2;
 const PROBE_GAIN = 1.08;
 const SHRINK_LOSS = 0.97;
 const LATENCY_GAIN = 1.5;

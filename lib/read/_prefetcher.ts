@@ -13,7 +13,8 @@
  *   `maxRangeRequests`; see `_concurrency_controller.ts`) and at most
  *   `maxInFlightBytes`, nearest bytes first (so demand goes before
  *   speculation); a source with a `boundary` (a manifest's blocks) has its
- *   requests cut at it, so each is whole blocks; a read
+ *   requests cut at it, so each is whole blocks, and once reads are
+ *   sequential its window holds three blocks, whatever the read size; a read
  *   resolves once its own bytes are in, not its whole part (through the
  *   source's `stream()` when it has one; `read()` sources hand over whole
  *   parts); a hard seek aborts requests in flight instead of waiting for them.
@@ -47,6 +48,8 @@ const MAX_STREAMED_CHUNK = 32 * MiB;
 const MIN_MAX_PREFETCH = 128 * MiB;
 const HISTORY = 10;
 const DEMAND_STREAK = 3;
+/** Units (blocks) in the window of a sequential read of a source with boundaries. */
+const UNITS_AHEAD = 3;
 
 interface Part {
   readonly start: number;
@@ -81,6 +84,8 @@ export class Prefetcher {
   #history: number[] = [];
   #streak = 0;
   #lastReadEnd = -1;
+  /** The largest part cut at the source's boundaries (a block), bytes. */
+  #unit = 0;
   /** The error reads raise until a seek: set when a read met a failure. */
   #error: { error: unknown } | undefined;
   /** Where the first failed request began: nothing at or past it is fetched. */
@@ -252,10 +257,16 @@ export class Prefetcher {
     const io = this.#history.length === 0
       ? MiB
       : this.#history.reduce((a, b) => a + b, 0) / this.#history.length;
-    const maxPrefetch = Math.min(this.#userMax, Math.max(2 * io, MIN_MAX_PREFETCH));
+    // A source read in whole units (a manifest's blocks): once reads are
+    // sequential, the window holds the unit being read and two more, so
+    // that blocks are fetched ahead whatever the read size (a 64 MiB block
+    // is 64 reads of 1 MiB: the io-based window would reach the next block
+    // only as this one ends, and one block would be fetched at a time).
+    const units = this.#streak >= 1 ? UNITS_AHEAD * this.#unit : 0;
+    const maxPrefetch = Math.min(this.#userMax, Math.max(2 * io, MIN_MAX_PREFETCH, units));
     return {
       io: Math.max(1, Math.round(io)),
-      window: Math.min((this.#streak + 1) * io, maxPrefetch),
+      window: Math.min(Math.max((this.#streak + 1) * io, units), maxPrefetch),
     };
   }
 
@@ -314,6 +325,7 @@ export class Prefetcher {
           end = next;
         }
         this.#parts.push(newPart(at, end));
+        this.#unit = Math.max(this.#unit, end - at);
         at = end;
       }
       this.#scheduledEnd = chunkEnd;

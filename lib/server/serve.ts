@@ -19,6 +19,14 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Force-closes connections still open this long after `close()`, ms. @default {10000} */
   shutdownTimeout?: number;
+  /**
+   * Closes a connection whose request headers have not all arrived this long
+   * after it began sending them, ms (slowloris). (A body that stalls is the
+   * handler's to refuse: see `bodyIdleTimeout`.) @default {30000}
+   */
+  headersTimeout?: number;
+  /** Closes a keep-alive connection idle this long between requests, ms. @default {5000} */
+  idleTimeout?: number;
 }
 
 /** A running server. */
@@ -65,8 +73,12 @@ export function serve(
   handler: (request: Request) => Promise<Response> | Response,
   options: ServeOptions = {},
 ): Promise<Server> {
-  const deno = (globalThis as { Deno?: DenoServeApi }).Deno;
-  return deno !== undefined ? serveDeno(deno, handler, options) : serveNode(handler, options);
+  const deno =
+    (globalThis as { Deno?: DenoServeApi & { env: { get(k: string): string | undefined } } })
+      .Deno;
+  return deno !== undefined && deno.env.get("STOWAGE_DENO_SERVE") === "1"
+    ? serveDeno(deno, handler, options)
+    : serveNode(handler, options);
 }
 
 /** The Server both adapters return: close() runs once; the signal closes it too. */
@@ -135,7 +147,23 @@ async function serveNode(
 ): Promise<Server> {
   const hostname = options.hostname ?? "127.0.0.1";
   const inFlight = new Set<Promise<void>>();
-  const nodeServer = createServer((req, res) => {
+  const headersTimeout = options.headersTimeout ?? 30_000;
+  const idleTimeout = options.idleTimeout ?? 5_000;
+  for (const [name, value] of [["headersTimeout", headersTimeout], ["idleTimeout", idleTimeout]]) {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new RangeError(`Cannot serve with ${name} ${value}: expected an integer >= 1 (ms)`);
+    }
+  }
+  const nodeServer = createServer({
+    headersTimeout,
+    // No deadline on a whole request: a large upload over a slow link may
+    // take long; a body that stalls is refused by the handler instead.
+    requestTimeout: 0,
+    keepAliveTimeout: idleTimeout,
+    // Deadlines are checked on this beat (Node's default, 30 s, lets a slow
+    // client hold on well past them).
+    connectionsCheckingInterval: Math.min(1_000, Math.ceil(headersTimeout / 2)),
+  }, (req, res) => {
     const task = handleNode(handler, req, res, hostname).catch((error) => {
       // The adapter itself failed (not the handler, which answers 500 itself).
       if (!res.headersSent) {
@@ -147,8 +175,6 @@ async function serveNode(
     }).finally(() => inFlight.delete(task));
     inFlight.add(task);
   });
-  // Keep-alive sockets idle between requests must not hold up close().
-  nodeServer.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     nodeServer.once("error", reject);
     nodeServer.listen(options.port ?? 0, hostname, () => {

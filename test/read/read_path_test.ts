@@ -855,6 +855,37 @@ describe("the concurrency controller in the read path", () => {
     expect(told).toBe(2);
   });
 
+  it("stays within maxInFlightBytes however much more requests would pay", async () => {
+    const data = randomBytes(48 * MiB);
+    let outstanding = 0;
+    let peak = 0;
+    let largest = 0;
+    // Every request takes 5 ms whatever its size and however many are out:
+    // goodput grows with every request added, so the controller wants more.
+    const source: RangeSource = {
+      size: data.length,
+      read: async (start, end) => {
+        outstanding += end - start;
+        peak = Math.max(peak, outstanding);
+        largest = Math.max(largest, end - start);
+        await new Promise((r) => setTimeout(r, 5));
+        outstanding -= end - start;
+        return data.subarray(start, end);
+      },
+    };
+    const cap = 6 * MiB;
+    const reader = openReader(source, { maxInFlightBytes: cap });
+    let n = 0;
+    for (;;) {
+      const chunk = await reader.read(256 * 1024);
+      if (chunk === null) break;
+      n += chunk.length;
+    }
+    await reader.close();
+    expect(n).toBe(data.length);
+    expect(peak).toBeLessThanOrEqual(Math.max(cap, largest));
+  });
+
   it("reads a manifest in whole blocks, one GET a block", async () => {
     const ranged: string[] = [];
     const whole: string[] = [];
@@ -884,5 +915,49 @@ describe("the concurrency controller in the read path", () => {
       .toBe(true);
     await view.close();
     expect(view.stats.requests).toBe(2);
+  });
+
+  it("fetches blocks ahead of a sequential manifest read, whatever the read size", async () => {
+    let open = 0;
+    let peak = 0;
+    let started = 0;
+    class SlowStore extends MemoryStore {
+      override async get(
+        locator: Parameters<MemoryStore["get"]>[0],
+        options: Parameters<MemoryStore["get"]>[1] = {},
+      ) {
+        open++;
+        started++;
+        peak = Math.max(peak, open);
+        try {
+          await new Promise((r) => setTimeout(r, 20));
+          return await super.get(locator, options);
+        } finally {
+          open--;
+        }
+      }
+    }
+    const client = new BlockClient({ services: [new SlowStore({ id: "s" })], cache: false });
+    const data = randomBytes(32 * MiB);
+    const sink = client.writable({ blockSize: 4 * MiB });
+    await new Blob([data]).stream().pipeTo(sink);
+    const { manifest } = await sink.result;
+    // 64 KiB reads: the window of reads alone would reach the next 4 MiB
+    // block only as this one ends.
+    const reader = client.open(manifest);
+    const chunks: Uint8Array[] = [];
+    let startedInFirstBlock = 0;
+    for (;;) {
+      const chunk = await reader.read(64 * 1024);
+      if (chunk === null) break;
+      chunks.push(chunk);
+      if (reader.position === 2 * MiB) startedInFirstBlock = started;
+    }
+    await reader.close();
+    expect(Buffer.concat(chunks).equals(Buffer.from(data))).toBe(true);
+    expect(reader.stats.requests).toBe(8);
+    // Halfway through the first block, the next two are on their way.
+    expect(startedInFirstBlock).toBeGreaterThanOrEqual(3);
+    expect(peak).toBeGreaterThanOrEqual(2);
   });
 });
