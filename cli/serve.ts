@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Crawler, type CrawlerTask } from "../lib/crawl/crawler.ts";
 import { verifyTask } from "../lib/crawl/crawler_tasks.ts";
 import { type BlockHandlerOptions, createBlockHandler } from "../lib/server/block_handler.ts";
-import { serve as serveHandler } from "../lib/server/serve.ts";
+import { serve as serveHandler, type ServeOptions } from "../lib/server/serve.ts";
 import { type Command, flagValue, listValue, stringValue, UsageError } from "./_command.ts";
 import { integer, localStore, parseSize, readText, writeText } from "./_shared.ts";
 
@@ -55,6 +55,16 @@ export const serve: Command = {
       value: "S",
       help: "seconds a request body may send nothing before it is refused (default 30)",
     },
+    "headers-timeout": {
+      type: "string",
+      value: "S",
+      help: "seconds a client may take to send its request headers (default 30)",
+    },
+    "idle-timeout": {
+      type: "string",
+      value: "S",
+      help: "seconds a keep-alive connection may sit idle between requests (default 5)",
+    },
     crawl: { type: "string", value: "verify", help: "scrub the store in the background" },
   },
   async run({ args, values, io, interrupted }) {
@@ -98,10 +108,19 @@ export const serve: Command = {
       verifyTask() as CrawlerTask<unknown>,
       { statePath: join(store.root, ".crawl-verify.json"), slowStart: 300_000 },
     );
-    const server = await serveHandler(createBlockHandler(options), {
+    const serveOptions: ServeOptions = {
       port,
       hostname: stringValue(values, "host") ?? "127.0.0.1",
-    });
+    };
+    const headersTimeout = stringValue(values, "headers-timeout");
+    if (headersTimeout !== undefined) {
+      serveOptions.headersTimeout = integer(headersTimeout, "--headers-timeout", 1, 3600) * 1000;
+    }
+    const idleTimeout = stringValue(values, "idle-timeout");
+    if (idleTimeout !== undefined) {
+      serveOptions.idleTimeout = integer(idleTimeout, "--idle-timeout", 1, 3600) * 1000;
+    }
+    const server = await serveHandler(createBlockHandler(options), serveOptions);
     const closed = new Promise<void>((resolve) => {
       const onInterrupt = (): void => {
         io.stderr("stowage: shutting down (finishing requests in flight)\n");

@@ -1,8 +1,8 @@
 /**
  * `createBlockHandler`: a Keep-compatible block service as one Web-standard
  * fetch handler, `(request: Request) => Promise<Response>`, over any
- * {@linkcode BlockStore}. Serve it with {@linkcode serve} (Deno.serve under Deno,
- * a thin `node:http` adapter under Node) or any framework taking fetch handlers.
+ * {@linkcode BlockStore}. Serve it with {@linkcode serve} (a thin `node:http`
+ * adapter, in both runtimes) or any framework taking fetch handlers.
  *
  * Routes, as keepstore answers them:
  * - `PUT /<digest>[+<size>…]`: the body is hashed as it streams in; 400 on a

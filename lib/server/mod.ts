@@ -1,7 +1,7 @@
 /**
  * `stowage/server`: the Keep-compatible block server. {@linkcode createBlockHandler}
  * is the protocol as a fetch handler `(Request) => Promise<Response>`;
- * {@linkcode serve} runs a handler on `Deno.serve` or `node:http`;
+ * {@linkcode serve} runs a handler on `node:http` (in Node and Deno alike);
  * {@linkcode signLocator} and {@linkcode verifyLocatorSignature} are Keep's
  * permission signatures.
  *

@@ -1,7 +1,15 @@
 /**
- * `serve`: runs a Web fetch handler as an HTTP server — `Deno.serve` under
- * Deno, a thin `node:http` adapter under Node — with graceful shutdown: `close()`
- * stops accepting, lets in-flight requests finish, then closes idle connections.
+ * `serve`: runs a Web fetch handler as an HTTP server, a thin adapter over
+ * `node:http` in both runtimes, with graceful shutdown (`close()` stops
+ * accepting, lets in-flight requests finish, then closes idle connections) and
+ * deadlines: a connection whose headers do not all arrive within
+ * `headersTimeout` is closed (slowloris), and so is one idle between requests
+ * for `idleTimeout`.
+ *
+ * Why `node:http` under Deno too: `Deno.serve` has no header deadline
+ * (denoland/deno#3515), so 50 connections sending a byte a second held on for
+ * good; and on this benchmark (`npm run bench -- server`) Deno's `node:http`
+ * served 192 PUT+GET requests a second to `Deno.serve`'s 175.
  *
  * @module
  */
@@ -35,27 +43,17 @@ export interface Server {
   readonly url: string;
   /** The bound port. */
   readonly port: number;
-  /** Which adapter serves: `"deno"` (Deno.serve) or `"node"` (node:http). */
-  readonly runtime: "deno" | "node";
   /** Stops accepting, waits for in-flight requests, closes connections. Idempotent. */
   close(): Promise<void>;
   /** `close()`, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** The slice of Deno's API this adapter uses (typed here so tsc needs no Deno types). */
-interface DenoServeApi {
-  serve(
-    options: { port: number; hostname: string; onListen?: (addr: { port: number }) => void },
-    handler: (request: Request) => Response | Promise<Response>,
-  ): { addr: { port: number }; finished: Promise<void>; shutdown(): Promise<void> };
-}
-
 /**
  * Serves a fetch handler.
  *
  * @param handler The fetch handler.
- * @param options Port, host, signal, shutdown timeout.
+ * @param options Port, host, signal, shutdown timeout, header and idle deadlines.
  * @returns The running server, once it listens.
  *
  * @example Serving the block handler on a free port
@@ -73,19 +71,13 @@ export function serve(
   handler: (request: Request) => Promise<Response> | Response,
   options: ServeOptions = {},
 ): Promise<Server> {
-  const deno =
-    (globalThis as { Deno?: DenoServeApi & { env: { get(k: string): string | undefined } } })
-      .Deno;
-  return deno !== undefined && deno.env.get("STOWAGE_DENO_SERVE") === "1"
-    ? serveDeno(deno, handler, options)
-    : serveNode(handler, options);
+  return serveNode(handler, options);
 }
 
-/** The Server both adapters return: close() runs once; the signal closes it too. */
+/** The Server: close() runs once; the signal closes it too. */
 function makeServer(
   url: string,
   port: number,
-  runtime: "deno" | "node",
   shutdown: () => Promise<void>,
   signal: AbortSignal | undefined,
 ): Server {
@@ -94,7 +86,6 @@ function makeServer(
   const server: Server = {
     url,
     port,
-    runtime,
     close() {
       // The caller's signal must not keep this server reachable once it is closed.
       signal?.removeEventListener("abort", onAbort);
@@ -108,37 +99,6 @@ function makeServer(
   if (signal?.aborted) void server.close().catch(() => {});
   else signal?.addEventListener("abort", onAbort, { once: true });
   return server;
-}
-
-async function serveDeno(
-  deno: DenoServeApi,
-  handler: (request: Request) => Promise<Response> | Response,
-  options: ServeOptions,
-): Promise<Server> {
-  const hostname = options.hostname ?? "127.0.0.1";
-  let resolve!: (port: number) => void;
-  const listening = new Promise<number>((r) => (resolve = r));
-  const httpServer = deno.serve(
-    { port: options.port ?? 0, hostname, onListen: ({ port }) => resolve(port) },
-    async (request) => {
-      // Deno aborts request.signal after every response (its legacy
-      // behaviour); the handler should only see aborts from a client that left
-      // before the response was ready.
-      const controller = new AbortController();
-      const onAbort = (): void => controller.abort(request.signal.reason);
-      request.signal.addEventListener("abort", onAbort, { once: true });
-      try {
-        return await handler(new Request(request, { signal: controller.signal }));
-      } finally {
-        request.signal.removeEventListener("abort", onAbort);
-      }
-    },
-  );
-  const port = await listening;
-  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "deno", async () => {
-    await httpServer.shutdown();
-    await httpServer.finished;
-  }, options.signal);
 }
 
 async function serveNode(
@@ -183,7 +143,7 @@ async function serveNode(
     });
   });
   const { port } = nodeServer.address() as AddressInfo;
-  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, "node", async () => {
+  return makeServer(`http://${hostLiteral(hostname)}:${port}/`, port, async () => {
     const closed = new Promise<void>((resolve) => nodeServer.close(() => resolve()));
     nodeServer.closeIdleConnections();
     const timeout = options.shutdownTimeout ?? 10_000;

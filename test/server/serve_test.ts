@@ -2,11 +2,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createBlockHandler, serve, type Server } from "../../lib/server/mod.ts";
-import { FileStore } from "../../mod.ts";
+import { FileStore, MemoryStore } from "../../mod.ts";
 import { arrayFrom, randomBytes, runtime, tempDir } from "../_utils.ts";
 import { rawRequest, startServerProcess, statuses } from "../_server.ts";
 
@@ -28,8 +29,7 @@ describe("serve(createBlockHandler) over HTTP", () => {
     await dir.cleanup();
   });
 
-  it(`runs on the ${runtime} adapter`, () => {
-    expect(server.runtime).toBe(runtime);
+  it("listens on 127.0.0.1 by default", () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
   });
 
@@ -345,5 +345,83 @@ describe("stowage serve's upload limits", () => {
       await server.stop();
       await dir.cleanup();
     }
+  });
+});
+
+describe("serve deadlines", () => {
+  /** Opens a connection, sends `text` a byte every `gapMs`, resolves with when it closed (ms after opening). */
+  const trickle = (port: number, text: string, gapMs: number, giveUpMs: number) =>
+    new Promise<{ closedAfter: number; sent: number; reply: string }>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      const opened = performance.now();
+      let sent = 0;
+      let reply = "";
+      socket.on("error", () => {});
+      socket.on("data", (c: Buffer) => (reply += c.toString("latin1")));
+      const timer = setInterval(() => {
+        if (sent < text.length && !socket.destroyed) socket.write(text[sent++]!);
+      }, gapMs);
+      const stop = setTimeout(() => socket.destroy(), giveUpMs);
+      socket.on("close", () => {
+        clearInterval(timer);
+        clearTimeout(stop);
+        resolve({ closedAfter: performance.now() - opened, sent, reply });
+      });
+    });
+
+  it("closes connections whose headers trickle in past headersTimeout, and serves others meanwhile", async () => {
+    const server = await serve(createBlockHandler({ store: new MemoryStore() }), {
+      headersTimeout: 600,
+    });
+    try {
+      const port = Number(new URL(server.url).port);
+      const headers = "GET /index HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(200);
+      const slow = Array.from({ length: 20 }, () => trickle(port, headers, 50, 10_000));
+      // A well-behaved client is served while they trickle.
+      expect((await fetch(`${server.url}index`)).status).not.toBe(500);
+      for (const { closedAfter, sent } of await Promise.all(slow)) {
+        // Closed by the server (Node's own default waits 60 s), still sending.
+        expect(closedAfter).toBeLessThan(3_000);
+        expect(sent).toBeLessThan(headers.length);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("closes a keep-alive connection idle past idleTimeout", async () => {
+    const server = await serve(createBlockHandler({ store: new MemoryStore() }), {
+      idleTimeout: 300,
+    });
+    try {
+      const port = Number(new URL(server.url).port);
+      const result = await new Promise<{ closedAfter: number; reply: string }>((resolve) => {
+        const socket = connect(port, "127.0.0.1");
+        let reply = "";
+        let answered = 0;
+        socket.on("error", () => {});
+        socket.on("data", (c: Buffer) => {
+          reply += c.toString("latin1");
+          if (answered === 0 && reply.includes("\r\n\r\n")) answered = performance.now();
+        });
+        const stop = setTimeout(() => socket.destroy(), 10_000);
+        socket.on("close", () => {
+          clearTimeout(stop);
+          resolve({ closedAfter: performance.now() - answered, reply });
+        });
+        socket.write("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+      });
+      expect(result.reply).toMatch(/^HTTP\/1\.1 \d{3}/);
+      // (Node's own default is 5 s.)
+      expect(result.closedAfter).toBeLessThan(2_000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses deadlines that are not positive integers", async () => {
+    const handler = createBlockHandler({ store: new MemoryStore() });
+    await expect(serve(handler, { headersTimeout: 0 })).rejects.toThrow(RangeError);
+    await expect(serve(handler, { idleTimeout: 1.5 })).rejects.toThrow(RangeError);
   });
 });
