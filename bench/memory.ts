@@ -9,7 +9,8 @@
  *   against a block server in another process. Prints the client's RSS every
  *   5,000 pairs, against its cache's configured bound.
  *
- * `npm run bench -- memory [--part server|client] [--stallers 32] [--pairs 20000]`
+ * `npm run bench -- memory [--part server|client] [--stallers 32] [--budget-mib 256]
+ * [--pairs 20000]`
  */
 import { connect } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -24,12 +25,15 @@ const MiB = 1024 * 1024;
 const role = arg("role", "driver");
 
 if (role === "server") {
-  const handler = createBlockHandler({ store: new FileStore(arg("dir", "")) });
+  const handler = createBlockHandler({
+    store: new FileStore(arg("dir", "")),
+    maxPutMemory: Number(arg("budget-mib", "256")) * MiB,
+  });
   // /rss: this process's resident set, for the driver.
   const server = await serve(
     (request) =>
       new URL(request.url).pathname === "/rss"
-        ? Response.json({ rss: process.memoryUsage.rss() })
+        ? Response.json(process.memoryUsage())
         : handler(request),
     { port: 0 },
   );
@@ -37,7 +41,13 @@ if (role === "server") {
 } else {
   const part = arg("part", "all");
   const dir = await mkdtemp(join(tmpdir(), "stowage-bench-memory-"));
-  const server = await spawnRole(import.meta.url, "server", ["--dir", dir]);
+  const budget = Number(arg("budget-mib", "256"));
+  const server = await spawnRole(import.meta.url, "server", [
+    "--dir",
+    dir,
+    "--budget-mib",
+    String(budget),
+  ]);
   const rss = async () => ((await (await fetch(`${server.url}rss`)).json()) as { rss: number }).rss;
   const lines: string[] = [];
   try {
@@ -66,6 +76,9 @@ if (role === "server") {
         peak = Math.max(peak, await rss());
       }
       const open = sockets.filter((s) => !s.destroyed).length;
+      if (process.env.STOWAGE_BENCH_DEBUG) {
+        console.log(JSON.stringify(await (await fetch(`${server.url}rss`)).json()));
+      }
       for (const s of sockets) s.destroy();
       await new Promise((r) => setTimeout(r, 1000));
       const after = await rss();
@@ -73,7 +86,7 @@ if (role === "server") {
         `server: ${stallers} stalled 64 MiB uploads: RSS ${mib(before)} before, peak ${
           mib(peak)
         } while they stall (${open} still connected after 5 s), ${mib(after)} after; ` +
-          `budget maxPutMemory 256 MiB`,
+          `budget maxPutMemory ${budget} MiB`,
       );
       console.log(lines.at(-1));
     }
@@ -93,7 +106,10 @@ if (role === "server") {
         if (i % 1000 === 0) peak = Math.max(peak, process.memoryUsage.rss());
         if (i % 5000 === 0) {
           gc();
-          marks.push(`${i}: ${mib(process.memoryUsage.rss())}`);
+          const m = process.memoryUsage();
+          marks.push(
+            `${i}: RSS ${mib(m.rss)} (live: heap ${mib(m.heapUsed)}, external ${mib(m.external)})`,
+          );
         }
       }
       lines.push(

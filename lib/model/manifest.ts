@@ -590,11 +590,12 @@ function checkFile(file: ManifestFile, index: number): ManifestFile {
   const where = `Cannot construct Manifest: file ${index + 1}`;
   if (typeof file !== "object" || file === null) throw new TypeError(`${where} is not an object`);
   const name = file.name;
-  if (typeof name !== "string" || !validPath(name)) {
+  if (typeof name !== "string") {
+    throw new TypeError(`${where} has no name: expected a string, got ${typeof name}`);
+  }
+  if (!validPath(name)) {
     throw new TypeError(
-      `${where} has an invalid name '${
-        String(name)
-      }': expected non-empty '/'-separated parts, none '.' or '..'`,
+      `${where} has an invalid name '${name}': expected non-empty '/'-separated parts, none '.' or '..'`,
     );
   }
   if (LONE_SURROGATE.test(name)) {

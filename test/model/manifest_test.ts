@@ -275,3 +275,38 @@ describe("Manifest: Arvados interoperability", () => {
     expect(error.message).not.toMatch(/NaN/);
   });
 });
+
+describe("Manifest.parse fuzzing (fixed seed, bounded)", () => {
+  const valid = `./dir ${A} 0:3:a.txt 1:2:b\\040c\n. ${A} 0:0:\\056\n`;
+  const noisy = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.string({ unit: fc.constantFrom(...' .:/\\0123456789abcdef+\n{}[]",:'), maxLength: 200 }),
+    // Mutations of a valid manifest (text and JSON): cut, inserted and replaced characters.
+    fc.constantFrom(valid, JSON.stringify(Manifest.parse(valid).toJSON())).chain((t) =>
+      fc.tuple(fc.nat({ max: t.length }), fc.nat(4), fc.string({ maxLength: 4 })).map((
+        [i, cut, s],
+      ) => t.slice(0, i) + s + t.slice(i + cut))
+    ),
+    // Deeply nested JSON, closed or not.
+    fc.tuple(fc.integer({ min: 1, max: 10_000 }), fc.boolean()).map(([depth, closed]) =>
+      "[".repeat(depth) + (closed ? "]".repeat(depth) : "")
+    ),
+  );
+
+  it("only ever throws ManifestError, with positions that are numbers, and what it accepts round-trips", () => {
+    fc.assert(
+      fc.property(noisy, (text) => {
+        let manifest: Manifest;
+        try {
+          manifest = Manifest.parse(text);
+        } catch (error) {
+          if (!(error instanceof ManifestError)) return false;
+          return !/NaN|'undefined'|'null'/.test(error.message);
+        }
+        // Whatever it accepts, it writes back as text it reads the same way.
+        return Manifest.parse(manifest.toText()).toText() === manifest.toText();
+      }),
+      { seed: 20261202, numRuns: 1500 },
+    );
+  });
+});

@@ -1,5 +1,6 @@
 // The block service's fetch handler, called directly: the whole status table.
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import {
   BlockCorruptError,
   type BlockStore,
@@ -294,6 +295,95 @@ describe("createBlockHandler routes", () => {
     expect(() => createBlockHandler({} as BlockHandlerOptions)).toThrow(TypeError);
     expect(() => createBlockHandler({ store: new MemoryStore(), maxBlockSize: 0 })).toThrow(
       RangeError,
+    );
+  });
+});
+
+describe("createBlockHandler fuzzing (fixed seed, bounded)", () => {
+  const BAR = "37b51d194a7513e45b56f6524f2d51f2";
+  const method = fc.constantFrom("GET", "HEAD", "PUT", "DELETE", "POST", "OPTIONS", "PATCH");
+  const path = fc.oneof(
+    fc.constantFrom(
+      `/${FOO}`,
+      `/${FOO}+3`,
+      `/${FOO}+3+A${"0".repeat(40)}@65f00000`,
+      `/${BAR}+3+K@zzzzz`,
+      "/index",
+      `/index/${FOO.slice(0, 3)}`,
+      "/",
+      "/status.json",
+      "/..%2f..%2fetc%2fpasswd",
+    ),
+    fc.string({ unit: fc.constantFrom(..."/0123456789abcdef+@AK-._%z"), maxLength: 90 }).map(
+      (p) => `/${p}`,
+    ),
+  );
+  const header = fc.oneof(
+    fc.constant<[string, string]>(["authorization", "Bearer s3cret"]),
+    fc.tuple(fc.constant("authorization"), fc.string({ maxLength: 20 })),
+    fc.tuple(
+      fc.constant("range"),
+      fc.string({ unit: fc.constantFrom(..."bytes=0123456789-,"), maxLength: 20 }),
+    ),
+    fc.tuple(fc.constant("x-keep-storage-classes"), fc.string({ maxLength: 20 })),
+    fc.tuple(
+      fc.constant("content-length"),
+      fc.string({ unit: fc.constantFrom(..."0123456789- "), maxLength: 8 }),
+    ),
+  );
+  const body = fc.oneof(fc.constant(enc("foo")), fc.uint8Array({ maxLength: 64 }));
+
+  it("answers every request with a known status, never 500, and keeps only intact blocks", async () => {
+    const expected = new Set([
+      200,
+      204,
+      206,
+      400,
+      401,
+      403,
+      404,
+      405,
+      408,
+      411,
+      413,
+      416,
+      422,
+      503,
+    ]);
+    await fc.assert(
+      fc.asyncProperty(
+        method,
+        path,
+        fc.array(header, { maxLength: 3 }),
+        body,
+        async (m, p, hs, b) => {
+          const { handler, store } = setup({ tokens: ["s3cret"], adminToken: "s3cret" });
+          await store.put(enc("bar"));
+          const headers = new Headers();
+          for (const [name, value] of hs) {
+            // Values a client could not send (control characters) are not the handler's to see.
+            if (/^[\t\x20-\x7e]*$/.test(value)) headers.set(name, value);
+          }
+          if (headers.has("content-length")) headers.delete("content-length");
+          const init: RequestInit = { method: m, headers };
+          if (m === "PUT" || m === "POST" || m === "PATCH") init.body = b;
+          let response: Response;
+          try {
+            response = await handler(new Request(`${base}${p}`, init));
+          } catch {
+            return false;
+          }
+          await response.body?.cancel();
+          if (!expected.has(response.status)) return false;
+          // Whatever was accepted is stored under its own digest.
+          for await (const info of store.list()) {
+            const bytes = await store.get(info.locator);
+            if (bytes.length !== info.size) return false;
+          }
+          return true;
+        },
+      ),
+      { seed: 20261202, numRuns: 400 },
     );
   });
 });
