@@ -66,7 +66,13 @@ if (role === "server") {
         );
         // 63 MiB, then nothing.
         for (let sent = 0; sent < 63 && !socket.destroyed; sent++) {
-          if (!socket.write(piece)) await new Promise((r) => socket.once("drain", r));
+          if (!socket.write(piece)) {
+            // A refused upload's connection is closed: no drain comes then.
+            await new Promise((r) => {
+              socket.once("drain", r);
+              socket.once("close", r);
+            });
+          }
         }
         return socket;
       }));
@@ -75,7 +81,7 @@ if (role === "server") {
         await new Promise((r) => setTimeout(r, 500));
         peak = Math.max(peak, await rss());
       }
-      const open = sockets.filter((s) => !s.destroyed).length;
+      const open = sockets.filter((s) => !s.destroyed && !s.readableEnded).length;
       if (process.env.STOWAGE_BENCH_DEBUG) {
         console.log(JSON.stringify(await (await fetch(`${server.url}rss`)).json()));
       }

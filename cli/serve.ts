@@ -50,6 +50,11 @@ export const serve: Command = {
       value: "S",
       help: "seconds an upload waits for memory before the 503 (default 10)",
     },
+    "max-queued-puts": {
+      type: "string",
+      value: "N",
+      help: "uploads that may wait for that memory; more get 503 at once (default 16)",
+    },
     "body-idle-timeout": {
       type: "string",
       value: "S",
@@ -91,6 +96,10 @@ export const serve: Command = {
     const queue = stringValue(values, "put-queue-timeout");
     if (queue !== undefined) {
       options.putQueueTimeout = integer(queue, "--put-queue-timeout", 0, 3600) * 1000;
+    }
+    const queued = stringValue(values, "max-queued-puts");
+    if (queued !== undefined) {
+      options.maxQueuedPuts = integer(queued, "--max-queued-puts", 0, 100_000);
     }
     const idle = stringValue(values, "body-idle-timeout");
     if (idle !== undefined) {

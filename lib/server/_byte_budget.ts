@@ -53,6 +53,17 @@ export class ByteBudget {
     return this.total - this.#used;
   }
 
+  /** Reservations waiting now. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Whether a reservation of `bytes` would be granted at once. */
+  fits(bytes: number): boolean {
+    return this.#queue.length === 0 &&
+      this.#used + Math.min(Math.max(0, bytes), this.total) <= this.total;
+  }
+
   /**
    * Reserves `bytes` (at most the total), waiting behind earlier requests up
    * to `wait` ms.

@@ -79,6 +79,14 @@ export interface BlockHandlerOptions {
   maxPutMemory?: number;
   /** How long a PUT waits for room in that budget before a 503 with Retry-After, ms. @default {10000} */
   putQueueTimeout?: number;
+  /**
+   * PUTs that may wait for room in that budget at once; one more is answered
+   * 503 with Retry-After at once, and its connection closed, so that clients
+   * that stall cannot pile up connections (keepstore's MaxConcurrentRequests).
+   * Each waiting connection costs the runtime some buffering (measured under
+   * Deno's `node:http`: about 15 MB). @default {16}
+   */
+  maxQueuedPuts?: number;
   /** A request body that sends nothing for this long is refused (408), ms. @default {30000} */
   bodyIdleTimeout?: number;
   /** Storage classes this service confirms on PUT. @default {["default"]} */
@@ -137,6 +145,12 @@ export function createBlockHandler(
   const maxBlockSize = options.maxBlockSize ?? DEFAULT_BLOCK_SIZE;
   const putMemory = new ByteBudget(options.maxPutMemory ?? 4 * maxBlockSize);
   const putQueueTimeout = options.putQueueTimeout ?? 10_000;
+  const maxQueuedPuts = options.maxQueuedPuts ?? 16;
+  if (!Number.isSafeInteger(maxQueuedPuts) || maxQueuedPuts < 0) {
+    throw new RangeError(
+      `Cannot create block handler as maxQueuedPuts must be an integer >= 0: current value is ${maxQueuedPuts}`,
+    );
+  }
   const bodyIdleTimeout = options.bodyIdleTimeout ?? 30_000;
   if (!Number.isSafeInteger(maxBlockSize) || maxBlockSize <= 0) {
     throw new RangeError(
@@ -203,7 +217,15 @@ export function createBlockHandler(
         );
       }
     }
-    const release = await putMemory.reserve(length ?? expectedSize ?? maxBlockSize, {
+    const wanted = length ?? expectedSize ?? maxBlockSize;
+    if (!putMemory.fits(wanted) && putMemory.waiting >= maxQueuedPuts) {
+      throw new HttpError(
+        503,
+        `the server has ${putMemory.waiting} uploads waiting already; try again`,
+        { "Retry-After": "2", Connection: "close" },
+      );
+    }
+    const release = await putMemory.reserve(wanted, {
       wait: putQueueTimeout,
       signal: request.signal,
     });

@@ -316,6 +316,55 @@ describe("the block server's memory budget and body deadline", () => {
   });
 });
 
+describe("the block server's queue of waiting uploads", () => {
+  it("answers 503 at once, closing the connection, past maxQueuedPuts waiting", async () => {
+    const MiB = 1024 * 1024;
+    const server = await serve(
+      createBlockHandler({
+        store: new FileStore((await tempDir()).path),
+        maxPutMemory: MiB,
+        maxQueuedPuts: 1,
+        putQueueTimeout: 3000,
+        bodyIdleTimeout: 2000,
+      }),
+      { port: 0 },
+    );
+    try {
+      const digest = "b6d81b360a5672d80c27430f39153e2c"; // md5 of 1 MiB of zeros
+      const head = `PUT /${digest} HTTP/1.1\r\nHost: x\r\nContent-Length: ${MiB}\r\n\r\n`;
+      // One upload holds the budget (it stalls), one waits for it.
+      const held = rawRequest(server.port, [head, new Uint8Array(1000)], {
+        endAfter: false,
+        timeout: 8000,
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const waiting = rawRequest(server.port, [head], { endAfter: false, timeout: 8000 });
+      await new Promise((r) => setTimeout(r, 100));
+      // The next is refused at once, and its connection closed (the client
+      // keeps it open: only the server can have closed it).
+      const started = performance.now();
+      const refused = await rawRequest(server.port, [head, new Uint8Array(1000)], {
+        endAfter: false,
+        timeout: 8000,
+      });
+      expect(statuses(refused)).toEqual([503]);
+      expect(refused).toMatch(/retry-after: 2/i);
+      expect(refused).toMatch(/connection: close/i);
+      expect(performance.now() - started).toBeLessThan(2000);
+      expect(statuses(await held)).toEqual([408]);
+      await waiting;
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("refuses a negative maxQueuedPuts", () => {
+    expect(() => createBlockHandler({ store: new MemoryStore(), maxQueuedPuts: -1 })).toThrow(
+      RangeError,
+    );
+  });
+});
+
 describe("stowage serve's upload limits", () => {
   it("takes --max-put-memory, --put-queue-timeout and --body-idle-timeout", async () => {
     const dir = await tempDir();
