@@ -10,7 +10,7 @@
  *   5,000 pairs, against its cache's configured bound.
  *
  * `npm run bench -- memory [--part server|client] [--stallers 32] [--budget-mib 256]
- * [--pairs 20000]`
+ * [--max-queued-puts 64] [--pairs 20000]`
  */
 import { connect } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -28,6 +28,7 @@ if (role === "server") {
   const handler = createBlockHandler({
     store: new FileStore(arg("dir", "")),
     maxPutMemory: Number(arg("budget-mib", "256")) * MiB,
+    maxQueuedPuts: Number(arg("max-queued-puts", "64")),
   });
   // /rss: this process's resident set, for the driver.
   const server = await serve(
@@ -42,11 +43,14 @@ if (role === "server") {
   const part = arg("part", "all");
   const dir = await mkdtemp(join(tmpdir(), "stowage-bench-memory-"));
   const budget = Number(arg("budget-mib", "256"));
+  const queued = arg("max-queued-puts", "64");
   const server = await spawnRole(import.meta.url, "server", [
     "--dir",
     dir,
     "--budget-mib",
     String(budget),
+    "--max-queued-puts",
+    queued,
   ]);
   const rss = async () => ((await (await fetch(`${server.url}rss`)).json()) as { rss: number }).rss;
   const lines: string[] = [];
@@ -92,7 +96,7 @@ if (role === "server") {
         `server: ${stallers} stalled 64 MiB uploads: RSS ${mib(before)} before, peak ${
           mib(peak)
         } while they stall (${open} still connected after 5 s), ${mib(after)} after; ` +
-          `budget maxPutMemory ${budget} MiB`,
+          `budget maxPutMemory ${budget} MiB, maxQueuedPuts ${queued}`,
       );
       console.log(lines.at(-1));
     }

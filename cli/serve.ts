@@ -53,7 +53,7 @@ export const serve: Command = {
     "max-queued-puts": {
       type: "string",
       value: "N",
-      help: "uploads that may wait for that memory; more get 503 at once (default 16)",
+      help: "uploads that may wait for that memory; more get 503 at once (default 64)",
     },
     "body-idle-timeout": {
       type: "string",

@@ -82,9 +82,10 @@ export interface BlockHandlerOptions {
   /**
    * PUTs that may wait for room in that budget at once; one more is answered
    * 503 with Retry-After at once, and its connection closed, so that clients
-   * that stall cannot pile up connections (keepstore's MaxConcurrentRequests).
-   * Each waiting connection costs the runtime some buffering (measured under
-   * Deno's `node:http`: about 15 MB). @default {16}
+   * that stall cannot pile up connections without bound (Arvados's
+   * MaxConcurrentRequests, 64 by default). Each waiting connection costs the
+   * runtime some buffering (measured: about 1 MB under Node, 15 MB under
+   * Deno's `node:http`). @default {64}
    */
   maxQueuedPuts?: number;
   /** A request body that sends nothing for this long is refused (408), ms. @default {30000} */
@@ -145,7 +146,7 @@ export function createBlockHandler(
   const maxBlockSize = options.maxBlockSize ?? DEFAULT_BLOCK_SIZE;
   const putMemory = new ByteBudget(options.maxPutMemory ?? 4 * maxBlockSize);
   const putQueueTimeout = options.putQueueTimeout ?? 10_000;
-  const maxQueuedPuts = options.maxQueuedPuts ?? 16;
+  const maxQueuedPuts = options.maxQueuedPuts ?? 64;
   if (!Number.isSafeInteger(maxQueuedPuts) || maxQueuedPuts < 0) {
     throw new RangeError(
       `Cannot create block handler as maxQueuedPuts must be an integer >= 0: current value is ${maxQueuedPuts}`,
