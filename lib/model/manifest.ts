@@ -847,8 +847,8 @@ function parseStream(line: string, lineNo: number, parsed: Parsed): void {
   }
 }
 
-/** Index of the first element greater than `value` in an ascending array. */
-function upperBound(sorted: number[], value: number): number {
+/** Index of the first element greater than `value` in an ascending array. Private to the package. */
+export function upperBound(sorted: number[], value: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {

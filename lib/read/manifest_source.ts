@@ -25,7 +25,7 @@
  * @module
  */
 import type { GetOptions } from "../model/block_store.ts";
-import { type Manifest, sliceSegments } from "../model/manifest.ts";
+import { type Manifest, sliceSegments, upperBound } from "../model/manifest.ts";
 import { parseLocator } from "../model/locator.ts";
 import { checkRange } from "../model/_range.ts";
 import type { RangeSource } from "./range_source.ts";
@@ -67,14 +67,7 @@ export function manifestSource(
   return {
     size,
     boundary(offset) {
-      let lo = 0;
-      let hi = ends.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ends[mid]! <= offset) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo < ends.length ? ends[lo]! : size;
+      return ends[upperBound(ends, offset)] ?? size;
     },
     async read(start, end, opts = {}) {
       checkRange(start, end, size);

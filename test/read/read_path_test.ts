@@ -20,7 +20,31 @@ import { writeFile } from "node:fs/promises";
 
 const MiB = 1024 * 1024;
 
-/** A source over bytes that answers after a random short delay and counts what is open. */
+/**
+ * A fetch over `data`: HEAD gives its size, a ranged GET its bytes (206),
+ * unless `refuse(n)` (n counts the ranged GETs, from 1) answers first.
+ */
+function busyFetch(data: Uint8Array, refuse: (n: number) => Response | undefined): typeof fetch {
+  let ranged = 0;
+  return ((_: RequestInfo | URL, init?: RequestInit) => {
+    const range = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range") ?? "");
+    if (init?.method === "HEAD" || range === null) {
+      return Promise.resolve(
+        new Response(null, { headers: { "content-length": `${data.length}` } }),
+      );
+    }
+    const refusal = refuse(++ranged);
+    if (refusal !== undefined) return Promise.resolve(refusal);
+    const [start, end] = [Number(range[1]), Number(range[2]) + 1];
+    return Promise.resolve(
+      new Response(data.slice(start, end), {
+        status: 206,
+        headers: { "content-range": `bytes ${start}-${end - 1}/${data.length}` },
+      }),
+    );
+  }) as typeof fetch;
+}
+
 /**
  * A source with small random delays that counts its open requests. With
  * `stream`, it also streams ranges in pieces of random sizes, as httpSource
@@ -544,26 +568,13 @@ describe("sources", () => {
     let ranged = 0;
     let refused = 0;
     const pushy = (refuse: (n: number) => boolean) =>
-      ((_: RequestInfo | URL, init?: RequestInit) => {
-        const range = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range") ?? "");
-        if (init?.method === "HEAD" || range === null) {
-          return Promise.resolve(
-            new Response(null, { headers: { "content-length": `${data.length}` } }),
-          );
-        }
-        if (refuse(++ranged)) {
-          refused++;
-          const headers: Record<string, string> = ranged % 2 === 0 ? { "retry-after": "0" } : {};
-          return Promise.resolve(new Response("busy", { status: ranged % 2 ? 429 : 503, headers }));
-        }
-        const [start, end] = [Number(range[1]), Number(range[2]) + 1];
-        return Promise.resolve(
-          new Response(data.slice(start, end), {
-            status: 206,
-            headers: { "content-range": `bytes ${start}-${end - 1}/${data.length}` },
-          }),
-        );
-      }) as typeof fetch;
+      busyFetch(data, (n) => {
+        ranged = n;
+        if (!refuse(n)) return undefined;
+        refused++;
+        const headers: Record<string, string> = n % 2 === 0 ? { "retry-after": "0" } : {};
+        return new Response("busy", { status: n % 2 ? 429 : 503, headers });
+      });
     const retry = { rounds: 4, baseDelay: 1, maxDelay: 5 };
     // The first three range requests are refused: each is asked again.
     const source = await httpSource("http://127.0.0.1:9/object", {
@@ -573,7 +584,6 @@ describe("sources", () => {
     expect(await collect(openReadable(source, { maxRangeRequests: 2 }))).toEqual(data);
     expect(refused).toBe(3);
     // A server that never stops refusing: a typed, retryable error once the rounds are spent.
-    ranged = 0;
     const stubborn = await httpSource("http://127.0.0.1:9/object", {
       fetch: pushy(() => true),
       retry,
@@ -828,23 +838,11 @@ describe("the concurrency controller in the read path", () => {
 
   it("httpSource tells the read path of each pushback", async () => {
     const data = randomBytes(64 * 1024);
-    let refusals = 2;
-    const pushy = ((_: RequestInfo | URL, init?: RequestInit) => {
-      const range = /bytes=(\d+)-(\d+)/.exec(new Headers(init?.headers).get("range") ?? "");
-      if (init?.method === "HEAD" || range === null) {
-        return Promise.resolve(
-          new Response(null, { headers: { "content-length": `${data.length}` } }),
-        );
-      }
-      if (refusals-- > 0) return Promise.resolve(new Response("busy", { status: 503 }));
-      const [start, end] = [Number(range[1]), Number(range[2]) + 1];
-      return Promise.resolve(
-        new Response(data.slice(start, end), {
-          status: 206,
-          headers: { "content-range": `bytes ${start}-${end - 1}/${data.length}` },
-        }),
-      );
-    }) as typeof fetch;
+    // The first two range requests are refused.
+    const pushy = busyFetch(
+      data,
+      (n) => n <= 2 ? new Response("busy", { status: 503 }) : undefined,
+    );
     const source = await httpSource("http://127.0.0.1:9/object", {
       fetch: pushy,
       retry: { baseDelay: 1, maxDelay: 5 },
