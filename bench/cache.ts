@@ -22,6 +22,7 @@ import {
   type Reader,
 } from "../mod.ts";
 import { createBlockHandler, serve } from "../lib/server/mod.ts";
+import { record } from "./_record.ts";
 import { arg, mib, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
@@ -90,12 +91,28 @@ if (role === "server") {
     console.log(`second pass (from cache):    ${mib(secondPass)}/s`);
     const fileRate = await readAll(await fileSource(localFile));
     console.log(`local file:                  ${mib(fileRate)}/s`);
-    console.log(
-      `RESULT cache (${runtime}): first pass ${
+    const summary = [
+      `first pass ${
         (firstPass / bareRate).toFixed(2)
-      }x a client with no cache, one block at a time; ` +
-        `second pass ${(secondPass / fileRate).toFixed(2)}x a local file (target 0.7)`,
-    );
+      }x a client with no cache, one block at a time`,
+      `second pass ${(secondPass / fileRate).toFixed(2)}x a local file (target 0.7)`,
+    ];
+    console.log(`RESULT cache (${runtime}): ${summary.join("; ")}`);
+    record("cache", summary, [{
+      title: "Reading a manifest's blocks from local block servers",
+      unit: "MiB/s",
+      better: "higher",
+      bars: [
+        { label: "Stowage, first pass (cache, prefetch)", value: firstPass / MiB, kind: "stowage" },
+        {
+          label: "Stowage, second pass (from the cache)",
+          value: secondPass / MiB,
+          kind: "stowage",
+        },
+        { label: "No cache, one block at a time", value: bareRate / MiB, kind: "baseline" },
+        { label: "A local file", value: fileRate / MiB, kind: "limit" },
+      ],
+    }]);
   } finally {
     for (const c of children) c.stop();
     await rm(root, { recursive: true, force: true });

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { createBlockHandler, serve } from "../lib/server/mod.ts";
 import { BlockClient, FileStore } from "../mod.ts";
+import { type Bar, record } from "./_record.ts";
 import { arg, gc, mib, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
@@ -54,6 +55,7 @@ if (role === "server") {
   ]);
   const rss = async () => ((await (await fetch(`${server.url}rss`)).json()) as { rss: number }).rss;
   const lines: string[] = [];
+  const bars: Bar[] = [];
   try {
     if (part === "all" || part === "server") {
       const stallers = Number(arg("stallers", "32"));
@@ -92,6 +94,18 @@ if (role === "server") {
       for (const s of sockets) s.destroy();
       await new Promise((r) => setTimeout(r, 1000));
       const after = await rss();
+      bars.push(
+        {
+          label: `Server RSS before ${stallers} stalled uploads`,
+          value: before / MiB,
+          kind: "baseline",
+        },
+        {
+          label: `Server RSS while they stall (budget ${budget} MiB)`,
+          value: peak / MiB,
+          kind: "stowage",
+        },
+      );
       lines.push(
         `server: ${stallers} stalled 64 MiB uploads: RSS ${mib(before)} before, peak ${
           mib(peak)
@@ -122,6 +136,15 @@ if (role === "server") {
           );
         }
       }
+      gc();
+      bars.push(
+        { label: "Client RSS at the start", value: start / MiB, kind: "baseline" },
+        {
+          label: `Client RSS after ${pairs} put+get pairs`,
+          value: process.memoryUsage.rss() / MiB,
+          kind: "stowage",
+        },
+      );
       lines.push(
         `client: ${pairs} put+get pairs of 1 KiB: RSS ${mib(start)} at the start, ${
           marks.join(", ")
@@ -134,4 +157,7 @@ if (role === "server") {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`RESULT memory (${runtime}):\n  ${lines.join("\n  ")}`);
+  if (part === "all") {
+    record("memory", lines, [{ title: "Memory under load", unit: "MiB", better: "lower", bars }]);
+  }
 }

@@ -26,6 +26,7 @@ import { SourceHttp } from "@chunkd/source-http";
 import { RemoteFile } from "generic-filehandle2";
 import { httpSource, openReader, type ReadOptions } from "../mod.ts";
 import { startRangeServer } from "../test/_range_server.ts";
+import { type Chart, record } from "./_record.ts";
 import { arg, mib, runRole, runtime, spawnRole } from "./_utils.ts";
 
 const MiB = 1024 * 1024;
@@ -117,6 +118,7 @@ if (role === "server") {
     spawnRole(import.meta.url, "server", ["--mib", String(mib), "--link", link]);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const summary: string[] = [];
+  const charts: Chart[] = [];
 
   if (only === "all" || only === "links") {
     const wanted = arg("links", Object.keys(LINKS).join(",")).split(",");
@@ -151,6 +153,19 @@ if (role === "server") {
           `${(score(0) / score(4)).toFixed(2)}x fixed 4`;
         console.log(`  ${line}`);
         summary.push(line);
+        charts.push({
+          title: `Sequential read over the ${link} link`,
+          unit: "MiB/s",
+          better: "higher",
+          bars: [
+            { label: "Stowage, adaptive (default)", value: score(0) / MiB, kind: "stowage" },
+            ...FIXED.map((c) => ({
+              label: `${c} request${c === 1 ? "" : "s"} in flight, fixed`,
+              value: score(c) / MiB,
+              kind: "baseline" as const,
+            })),
+          ],
+        });
       } finally {
         server.stop();
       }
@@ -282,6 +297,19 @@ if (role === "server") {
         amplification.toFixed(2)
       } (target <= 1.25); unthrottled ${median(ratios).toFixed(2)}x a plain body (target 0.8)`,
     );
+    charts.push({
+      title: `Reading ${compareMiB} MiB over HTTP (10 ms, 25 MB/s a connection)`,
+      unit: "MiB/s",
+      better: "higher",
+      bars: [
+        { label: "Stowage openReader", value: rates.stowage! / MiB, kind: "stowage" },
+        { label: "Four 8 MiB requests in flight", value: rates.limit! / MiB, kind: "baseline" },
+        { label: "1 MiB Range loop", value: rates.direct! / MiB, kind: "baseline" },
+        { label: "@chunkd/source-http", value: rates.chunkd! / MiB, kind: "baseline" },
+        { label: "generic-filehandle2", value: rates.gmod! / MiB, kind: "baseline" },
+      ],
+    });
   }
   console.log(`RESULT read (${runtime}):\n  ${summary.join("\n  ")}`);
+  if (only === "all") record("read", summary, charts);
 }

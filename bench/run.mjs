@@ -1,5 +1,7 @@
 // `npm run bench -- <name> [--runtime node|deno|both] [args…]`: runs bench/<name>.ts
 // in Node (bundled by esbuild, since Node 20 cannot run TypeScript) and/or in Deno.
+// Each benchmark records its figures in bench/results/; `npm run bench -- report`
+// renders them into docs/benchmarks.md.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -18,7 +20,8 @@ if (!name || !available.includes(name)) {
   );
   process.exit(2);
 }
-let runtime = "both";
+// The report renders files; it runs once.
+let runtime = name === "report" ? "node" : "both";
 const at = args.indexOf("--runtime");
 if (at >= 0) {
   runtime = args[at + 1] ?? "both";

@@ -19,6 +19,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlockClient } from "../mod.ts";
 import { S3Store } from "../lib/store/s3_store.ts";
+import { record } from "./_record.ts";
 import { arg, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
 const MiB = 1024 ** 2;
@@ -121,12 +122,38 @@ try {
   const best = (runs: { seconds: number }[]) => Math.min(...runs.map((r) => r.seconds));
   const peak = (runs: { rss: number }[]) => Math.max(...runs.map((r) => r.rss));
   const ratio = best(sdk) / best(stowage);
-  console.log(
-    `RESULT s3 (${runtime}): throughput ${ratio.toFixed(2)}x lib-storage Upload (target >= 1), ` +
-      `${mib(total / best(stowage))}/s vs ${mib(total / best(sdk))}/s; peak RSS ${
-        mib(peak(stowage))
-      } vs ${mib(peak(sdk))} (target: no more)`,
-  );
+  const summary = [
+    `throughput ${ratio.toFixed(2)}x lib-storage Upload (target >= 1), ${
+      mib(total / best(stowage))
+    }/s vs ${mib(total / best(sdk))}/s`,
+    `peak RSS ${mib(peak(stowage))} vs ${mib(peak(sdk))} (target: no more)`,
+  ];
+  console.log(`RESULT s3 (${runtime}): ${summary.join("; ")}`);
+  const MiB = 1024 * 1024;
+  record("s3", summary, [
+    {
+      title: `Uploading ${mib(total)} to an S3 server (Swift s3api on loopback)`,
+      unit: "MiB/s",
+      better: "higher",
+      bars: [
+        {
+          label: "Stowage S3Store, client.writable()",
+          value: total / best(stowage) / MiB,
+          kind: "stowage",
+        },
+        { label: "@aws-sdk/lib-storage Upload", value: total / best(sdk) / MiB, kind: "baseline" },
+      ],
+    },
+    {
+      title: "Peak RSS of that upload",
+      unit: "MiB",
+      better: "lower",
+      bars: [
+        { label: "Stowage", value: peak(stowage) / MiB, kind: "stowage" },
+        { label: "@aws-sdk/lib-storage Upload", value: peak(sdk) / MiB, kind: "baseline" },
+      ],
+    },
+  ]);
   // The bucket's objects stay: `rm -rf /tmp/stowage-s3` resets the test server.
 } finally {
   if (started) spawnSync("bash", [script, "stop"], { stdio: "inherit" });

@@ -21,7 +21,8 @@ import process from "node:process";
 import { pipeline } from "node:stream/promises";
 import { createBlockHandler, serve } from "../lib/server/mod.ts";
 import { FileStore } from "../mod.ts";
-import { arg, percentile, runtime } from "./_utils.ts";
+import { record } from "./_record.ts";
+import { arg, mib, percentile, runtime } from "./_utils.ts";
 
 const role = arg("role", "driver");
 
@@ -94,15 +95,42 @@ if (role === "stowage" || role === "bare") {
     );
   }
   const ratio = results.stowage!.rps / results.bare!.rps;
-  console.log(
-    `RESULT server (${runtime}): stowage/bare throughput ratio ${ratio.toFixed(2)}, overhead ${
+  const summary = [
+    `stowage/bare throughput ratio ${ratio.toFixed(2)}, overhead ${
       ((1 / ratio - 1) * 100).toFixed(0)
-    }% (target >= 0.8); p99 ${results.stowage!.p99.toFixed(1)} vs ${
-      results.bare!.p99.toFixed(1)
-    } ms; server CPU a pair ${results.stowage!.cpuPerPair.toFixed(2)} vs ${
+    }% (target >= 0.8)`,
+    `p99 ${results.stowage!.p99.toFixed(1)} vs ${results.bare!.p99.toFixed(1)} ms`,
+    `server CPU a pair ${results.stowage!.cpuPerPair.toFixed(2)} vs ${
       results.bare!.cpuPerPair.toFixed(2)
-    } ms; errors ${results.stowage!.errors + results.bare!.errors}`,
-  );
+    } ms`,
+    `errors ${results.stowage!.errors + results.bare!.errors}`,
+  ];
+  console.log(`RESULT server (${runtime}): ${summary.join("; ")}`);
+  const label = `${clients} clients, ${mib(size)} PUT+GET`;
+  record("server", summary, [
+    {
+      title: `Block server throughput: ${label}`,
+      unit: "requests/s",
+      better: "higher",
+      bars: [
+        { label: "stowage serve", value: results.stowage!.rps, kind: "stowage" },
+        {
+          label: "Bare node:http (temp, fdatasync, rename)",
+          value: results.bare!.rps,
+          kind: "baseline",
+        },
+      ],
+    },
+    {
+      title: `Block server CPU per PUT+GET pair: ${label}`,
+      unit: "ms",
+      better: "lower",
+      bars: [
+        { label: "stowage serve", value: results.stowage!.cpuPerPair, kind: "stowage" },
+        { label: "Bare node:http", value: results.bare!.cpuPerPair, kind: "baseline" },
+      ],
+    },
+  ]);
   if (results.stowage!.errors + results.bare!.errors > 0) process.exitCode = 1;
 }
 

@@ -1,20 +1,25 @@
 /**
  * bench/write: pipe random bytes into (a) a FileStore and (b) three local block
- * servers with copies = 2, through BlockClient.writable(). Prints throughput as
- * a ratio of the same run's single-core createHash('md5') throughput over the
- * same bytes, and the client's peak RSS for 1 GiB and for 4 GiB.
+ * servers with copies = 2, through BlockClient.writable(). Beside them, in the
+ * same run, the machine's limits: single-core MD5 of the same bytes (the
+ * baseline every ratio is against), N-core MD5 (N threads hashing disjoint
+ * blocks, no I/O), and the CPU the store's own file writes cost, from which the
+ * bound for (a) on N cores follows. Also the client's peak RSS for 1 GiB and
+ * for 4 GiB, and each server's CPU per GiB received (Linux: /proc).
  *
- * `npm run bench -- write [--gib 1] [--big-gib 4] [--block-size 67108864]`
+ * `npm run bench -- write [--gib 1] [--big-gib 4] [--block-size 67108864] [--dir D]`
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { BlockClient, FileStore } from "../mod.ts";
+import { record } from "./_record.ts";
 import { arg, gc, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
 const GiB = 1024 ** 3;
@@ -22,12 +27,23 @@ const MiB = 1024 ** 2;
 const gib = Number(arg("gib", "1"));
 const bigGib = Number(arg("big-gib", "4"));
 const blockSize = Number(arg("block-size", String(64 * MiB)));
+const cores = availableParallelism();
 // tmpfs by default, so the figure is Stowage's cost and not the disk's fsync
 // speed (this machine's disk: 357 MB/s with fdatasync); --dir to choose.
 const storeDir = arg("dir", existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
 
 const source = stampedSource;
 
+/** CPU seconds this process (all its threads) used while `run` ran. */
+async function cpuOf(run: () => Promise<void>): Promise<{ cpu: number; seconds: number }> {
+  const before = process.cpuUsage();
+  const started = performance.now();
+  await run();
+  const used = process.cpuUsage(before);
+  return { cpu: (used.user + used.system) / 1e6, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Single-core MD5 of the stamped source's bytes: the baseline every ratio is against. */
 async function md5Baseline(total: number): Promise<number> {
   const hash = createHash("md5");
   const started = performance.now();
@@ -36,15 +52,78 @@ async function md5Baseline(total: number): Promise<number> {
   return total / ((performance.now() - started) / 1000);
 }
 
-async function timed(
-  run: () => Promise<void>,
-): Promise<{ rate: number; rss: number; seconds: number }> {
+/** CPU seconds per GiB of producing the source's bytes alone. */
+async function sourceCost(total: number): Promise<number> {
+  const { cpu } = await cpuOf(async () => {
+    for await (const _ of source(total)) { /* drain */ }
+  });
+  return cpu / (total / GiB);
+}
+
+/** N threads, each hashing its own 64 MiB block `rounds` times, no I/O: bytes/s in all. */
+async function md5Cores(threads: number, rounds: number): Promise<number> {
+  const code = `
+const { parentPort } = require("node:worker_threads");
+const { createHash } = require("node:crypto");
+const block = new Uint8Array(${64 * MiB});
+for (let i = 0; i < block.length; i += 4096) block[i] = i & 255;
+parentPort.on("message", (rounds) => {
+  for (let i = 0; i < rounds; i++) createHash("md5").update(block).digest();
+  parentPort.postMessage("done");
+});
+parentPort.postMessage("ready");`;
+  const workers = Array.from({ length: threads }, () => new Worker(code, { eval: true }));
+  try {
+    await Promise.all(workers.map((w) => new Promise((r) => w.once("message", r))));
+    const started = performance.now();
+    await Promise.all(workers.map((w) =>
+      new Promise((r) => {
+        w.once("message", r);
+        w.postMessage(rounds);
+      })
+    ));
+    return (threads * rounds * 64 * MiB) / ((performance.now() - started) / 1000);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * CPU seconds per GiB the FileStore's own writes cost (temp file, write,
+ * datasync, rename): blocks put with their locators given and trusted, so
+ * nothing is hashed.
+ */
+async function storeWriteCost(total: number): Promise<number> {
+  const dir = await mkdtemp(join(storeDir, "stowage-bench-io-"));
+  try {
+    const store = new FileStore(dir);
+    await store.open();
+    const blocks = Math.ceil(total / blockSize);
+    const bytes = new Uint8Array(blockSize);
+    crypto.getRandomValues(bytes.subarray(0, 65536));
+    const { cpu } = await cpuOf(async () => {
+      for (let i = 0; i < blocks; i += 4) {
+        await Promise.all(
+          Array.from({ length: Math.min(4, blocks - i) }, (_, k) => {
+            const digest = createHash("md5").update(String(i + k)).digest("hex");
+            return store.put(bytes, { expect: `${digest}+${blockSize}`, verified: true });
+          }),
+        );
+      }
+    });
+    return cpu / ((blocks * blockSize) / GiB);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function timed(run: () => Promise<void>): Promise<{ rss: number; seconds: number }> {
   gc();
   const sampler = rssSampler();
   const started = performance.now();
   await run();
   const seconds = (performance.now() - started) / 1000;
-  return { rate: 0, rss: sampler.stop(), seconds };
+  return { rss: sampler.stop(), seconds };
 }
 
 async function intoFileStore(total: number): Promise<{ rate: number; rss: number }> {
@@ -63,7 +142,13 @@ async function intoFileStore(total: number): Promise<{ rate: number; rss: number
   }
 }
 
-async function startServer(dir: string): Promise<{ url: string; stop: () => void }> {
+interface ServerChild {
+  url: string;
+  pid: number;
+  stop: () => void;
+}
+
+async function startServer(dir: string): Promise<ServerChild> {
   const root = process.env.STOWAGE_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
   const command = runtime === "deno"
     ? [process.execPath, "run", "-A", join(root, "cli", "main.ts")]
@@ -76,25 +161,44 @@ async function startServer(dir: string): Promise<{ url: string; stop: () => void
     child.stdout!.on("data", (c: Uint8Array) => {
       out += new TextDecoder().decode(c);
       const m = /on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ url: m[1]!, stop: () => child.kill("SIGKILL") });
+      if (m) resolve({ url: m[1]!, pid: child.pid!, stop: () => child.kill("SIGKILL") });
     });
     child.once("exit", (code) => reject(new Error(`server exited ${code}`)));
   });
 }
 
-async function intoServers(total: number): Promise<{ rate: number; rss: number }> {
+/** CPU seconds a process has used, from /proc (Linux); NaN elsewhere. */
+function processCpu(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function intoServers(
+  total: number,
+): Promise<{ rate: number; rss: number; serverCpuPerGiB: number }> {
   const dirs = await Promise.all(
     [0, 1, 2].map(() => mkdtemp(join(storeDir, "stowage-bench-srv-"))),
   );
   const servers = await Promise.all(dirs.map(startServer));
   try {
     const client = new BlockClient({ services: servers.map((s) => s.url), copies: 2 });
+    const before = servers.map((s) => processCpu(s.pid));
     const result = await timed(async () => {
       const sink = client.writable({ blockSize, blocksInFlight: 4 });
       await source(total).pipeTo(sink);
       await sink.result;
     });
-    return { rate: total / result.seconds, rss: result.rss };
+    const serverCpu = servers.reduce((sum, s, i) => sum + processCpu(s.pid) - before[i]!, 0);
+    // Two copies: the servers together receive twice the bytes.
+    return {
+      rate: total / result.seconds,
+      rss: result.rss,
+      serverCpuPerGiB: serverCpu / ((2 * total) / GiB),
+    };
   } finally {
     for (const s of servers) s.stop();
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -103,27 +207,85 @@ async function intoServers(total: number): Promise<{ rate: number; rss: number }
 
 const total = gib * GiB;
 const md5 = await md5Baseline(total);
-console.log(`md5 baseline (single core): ${mib(md5)}/s over ${gib} GiB; stores in ${storeDir}`);
+const md5N = await md5Cores(cores, Math.max(1, Math.round((gib * 16) / cores)));
+const sourceCpu = await sourceCost(total);
+// Wall time of one core hashing the source, less producing it.
+const md5Cpu = GiB / md5 - sourceCpu;
+const writeCpu = await storeWriteCost(total);
+// The bound for (a): every core busy with nothing but producing the bytes,
+// hashing them once and the store's writes. For (b), the three MD5 passes
+// (client and two servers) on N cores, as the issue counts it.
+const limitA = (cores * GiB) / (sourceCpu + md5Cpu + writeCpu);
+const limitB = md5N / 3;
+const ratio = (rate: number) => (rate / md5).toFixed(2);
+console.log(`stores in ${storeDir}; ${cores} cores`);
+console.log(`md5, 1 core (source + hash):  ${mib(md5)}/s  (ratio 1.00)`);
+console.log(`md5, ${cores} threads, no I/O:     ${mib(md5N)}/s  ratio ${ratio(md5N)}`);
+console.log(
+  `CPU per GiB: source ${sourceCpu.toFixed(2)} s, md5 ${md5Cpu.toFixed(2)} s, FileStore writes ${
+    writeCpu.toFixed(2)
+  } s`,
+);
+console.log(`limit (a), ${cores} cores:         ${mib(limitA)}/s  ratio ${ratio(limitA)}`);
 const a = await intoFileStore(total);
 console.log(
-  `(a) FileStore:           ${mib(a.rate)}/s  ratio ${(a.rate / md5).toFixed(2)}  peak RSS ${
-    mib(a.rss)
-  }`,
+  `(a) FileStore:                ${mib(a.rate)}/s  ratio ${ratio(a.rate)}  (${
+    (a.rate / limitA * 100).toFixed(0)
+  }% of the limit)  peak RSS ${mib(a.rss)}`,
 );
 // The 4 GiB run comes right after the 1 GiB one: RSS never shrinks, so the
 // servers run's buffers would otherwise count against it.
 const big = await intoFileStore(bigGib * GiB);
-console.log(`(a) FileStore ${bigGib} GiB:     ${mib(big.rate)}/s  peak RSS ${mib(big.rss)}`);
+console.log(`(a) FileStore ${bigGib} GiB:          ${mib(big.rate)}/s  peak RSS ${mib(big.rss)}`);
 const b = await intoServers(total);
+console.log(`limit (b), 3 md5 passes:      ${mib(limitB)}/s  ratio ${ratio(limitB)}`);
 console.log(
-  `(b) 3 servers, copies 2: ${mib(b.rate)}/s  ratio ${(b.rate / md5).toFixed(2)}  peak RSS ${
+  `(b) 3 servers, copies 2:      ${mib(b.rate)}/s  ratio ${ratio(b.rate)}  peak RSS ${
     mib(b.rss)
-  }`,
+  }  server CPU ${b.serverCpuPerGiB.toFixed(2)} s per GiB received`,
 );
-console.log(
-  `RESULT write (${runtime}): (a) ${(a.rate / md5).toFixed(2)}x md5 (target 0.85), (b) ${
-    (b.rate / md5).toFixed(2)
-  }x md5 (target 0.5), peak RSS ${mib(a.rss)} at ${gib} GiB vs ${mib(big.rss)} at ${bigGib} GiB (${
+const summary = [
+  `(a) ${
+    ratio(a.rate)
+  }x single-core md5 into the FileStore (target 1.5; limit with the store's writes ${
+    ratio(limitA)
+  }; N-core md5 ${ratio(md5N)})`,
+  `(b) ${ratio(b.rate)}x md5 to 3 servers, copies 2 (target 0.4; 3-md5 limit ${ratio(limitB)})`,
+  `peak RSS ${mib(a.rss)} at ${gib} GiB vs ${mib(big.rss)} at ${bigGib} GiB (${
     ((big.rss / a.rss - 1) * 100).toFixed(0)
   }%, target within 10%)`,
-);
+  `server CPU ${b.serverCpuPerGiB.toFixed(2)} s per GiB received`,
+];
+console.log(`RESULT write (${runtime}):\n  ${summary.join("\n  ")}`);
+record("write", summary, [
+  {
+    title: `Writing ${gib} GiB into the FileStore (tmpfs)`,
+    unit: "MiB/s",
+    better: "higher",
+    bars: [
+      { label: "Stowage, client.writable()", value: a.rate / MiB, kind: "stowage" },
+      { label: "MD5 on one core", value: md5 / MiB, kind: "baseline" },
+      { label: `MD5 on ${cores} threads, no I/O`, value: md5N / MiB, kind: "limit" },
+      { label: `Limit with the store's writes`, value: limitA / MiB, kind: "limit" },
+    ],
+  },
+  {
+    title: `Writing ${gib} GiB to 3 local block servers, 2 copies`,
+    unit: "MiB/s",
+    better: "higher",
+    bars: [
+      { label: "Stowage, client.writable()", value: b.rate / MiB, kind: "stowage" },
+      { label: "MD5 on one core", value: md5 / MiB, kind: "baseline" },
+      { label: "Limit: 3 MD5 passes on all cores", value: limitB / MiB, kind: "limit" },
+    ],
+  },
+  {
+    title: "Client peak RSS while writing",
+    unit: "MiB",
+    better: "lower",
+    bars: [
+      { label: `${gib} GiB`, value: a.rss / MiB, kind: "stowage" },
+      { label: `${bigGib} GiB`, value: big.rss / MiB, kind: "stowage" },
+    ],
+  },
+]);

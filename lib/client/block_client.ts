@@ -32,7 +32,13 @@ import {
   StoreError,
   StoreFullError,
 } from "../model/errors.ts";
-import { isEmptyBlock, type Locator, locatorOf, toLocator } from "../model/locator.ts";
+import {
+  formatLocator,
+  isEmptyBlock,
+  type Locator,
+  locatorOf,
+  toLocator,
+} from "../model/locator.ts";
 import type { Manifest } from "../model/manifest.ts";
 import {
   backoffDelay,
@@ -42,6 +48,7 @@ import {
   sleep,
 } from "../model/retry.ts";
 import { checkRange } from "../model/_range.ts";
+import { HASH_POOL_MIN_BYTES, sharedHashPool } from "../platform/_hash_pool.ts";
 import { newRequestId } from "../platform/_request_id.ts";
 import type { ServiceTimeouts } from "../store/keep_service.ts";
 import { storeFromUrl } from "../store/store_from_url.ts";
@@ -245,7 +252,7 @@ export class BlockClient implements BlockPutter {
     signal?.throwIfAborted();
     const locator = options.expect !== undefined
       ? toLocator(options.expect).stripped
-      : locatorOf(bytes, this.algorithm);
+      : await this.#locatorOf(bytes);
     if (toLocator(locator).size !== bytes.length) {
       throw new RangeError(
         `Cannot put block: locator '${locator}' does not match ${bytes.length} bytes`,
@@ -377,6 +384,15 @@ export class BlockClient implements BlockPutter {
     this.#stats.puts++;
     this.#stats.overReplicated += overReplicated;
     return { locator: signedLocator, replicas: done, classes: { ...classDone }, overReplicated };
+  }
+
+  /** Hashes a block to its locator: a big one on the hashing threads, beside other work. */
+  async #locatorOf(bytes: Uint8Array): Promise<string> {
+    const pool = bytes.length < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
+    if (pool === null) return locatorOf(bytes, this.algorithm);
+    // The caller's buffer is theirs: copied into the thread's scratch, not transferred.
+    const { hex } = await pool.hash(bytes, this.algorithm, { transfer: false });
+    return formatLocator({ digest: hex, size: bytes.length });
   }
 
   async #putOne(

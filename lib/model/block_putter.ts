@@ -66,7 +66,10 @@ export interface BlockPutter {
   readonly algorithm: DigestAlgorithm;
   /** Replicas per block unless a put asks otherwise. */
   readonly copies: number;
-  /** Stores a block on `copies` services. */
+  /**
+   * Stores a block on `copies` services. `bytes` must not be kept once the
+   * promise settles: the write stream reuses the buffer for a later block.
+   */
   put(bytes: Uint8Array, options?: ReplicatedPutOptions): Promise<ReplicatedPutResult>;
   /** Counts the services that hold a block, stopping at `enough`. */
   replicas(locator: string, options?: { signal?: AbortSignal; enough?: number }): Promise<number>;

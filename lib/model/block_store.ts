@@ -131,6 +131,9 @@ export interface BlockStore {
   get(locator: string | Locator, options?: GetOptions): Promise<Uint8Array>;
   /**
    * Stores a block. Storing bytes already present only refreshes them.
+   * The store must not keep `bytes` (or its memory) once the returned promise
+   * settles: the block server and the write stream reuse the buffer for the
+   * next block. A store that keeps blocks in memory keeps a copy.
    * @throws {BlockCorruptError} When `expect` does not match the bytes.
    * @throws {StoreFullError} When there is no room.
    */

@@ -5,8 +5,12 @@
  *
  * - Backpressure: `write()` resolves only once a block can start uploading
  *   (fewer than `blocksInFlight` in flight), so memory stays about
- *   `(blocksInFlight + 1) × blockSize` whatever the stream's length. Hashing a block
- *   overlaps uploading the ones before it.
+ *   `(blocksInFlight + 1) × blockSize` whatever the stream's length: block
+ *   buffers are reused once stored, never allocated afresh.
+ * - Hashing: blocks of 1 MiB or more are hashed on the process's hashing
+ *   threads (one per core), several at once and beside the uploads; each
+ *   block's buffer is handed to its thread and back, never copied. The one
+ *   copy of each byte is the cut from the written chunks into a block.
  * - `result` resolves, after `close()`, with the manifest; it rejects with the
  *   cause when the stream is aborted (`signal`, `writer.abort()`) or a block
  *   fails for good, and every PUT in flight is cancelled first.
@@ -24,12 +28,10 @@ import type {
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
 import { formatLocator, locatorOf } from "../model/locator.ts";
 import { Manifest } from "../model/manifest.ts";
+import { BufferPool } from "../platform/_buffer_pool.ts";
 import { Chunker } from "../platform/_chunker.ts";
-import { HashWorker } from "../platform/_hash_worker.ts";
+import { HASH_POOL_MIN_BYTES, sharedHashPool } from "../platform/_hash_pool.ts";
 import { yieldToEventLoop } from "../platform/_yield.ts";
-
-/** Blocks this big or more are hashed on the worker thread. */
-const WORKER_MIN_BLOCK = 1024 * 1024;
 
 /** Options for {@linkcode BlockWriteStream} (`BlockClient.writable`). */
 export interface BlockWriteStreamOptions {
@@ -208,7 +210,7 @@ class WriteState {
   #abort = new AbortController();
   #controller: WritableStreamDefaultController | undefined;
   #chunker: Chunker;
-  #worker: HashWorker | undefined;
+  #buffers: BufferPool;
   #blocks: { locator: string; replicas: number }[] = [];
   #tasks = new Set<Promise<void>>();
   #failure: { error: unknown } | undefined;
@@ -235,7 +237,8 @@ class WriteState {
         `Cannot construct BlockWriteStream as blocksInFlight must be a positive integer: current value is ${blocksInFlight}`,
       );
     }
-    this.#chunker = new Chunker(this.#blockSize);
+    this.#buffers = new BufferPool({ blockSize: this.#blockSize });
+    this.#chunker = new Chunker(this.#blockSize, { allocate: (n) => this.#buffers.take(n) });
     // Every PUT in flight listens on this signal (blocks in flight × copies ×
     // a listener or two) and lets go when done: not a leak, so no Node warning.
     setMaxListeners(0, this.#abort.signal);
@@ -280,13 +283,11 @@ class WriteState {
   async close(): Promise<void> {
     try {
       this.#throwIfFailed();
-      // Copied, so the full-size buffer can go.
-      const tail = this.#chunker.flush(true);
+      const tail = this.#chunker.flush();
       if (tail !== undefined) await this.#submit(tail);
       await Promise.all([...this.#tasks]);
       this.#throwIfFailed();
-      await this.#worker?.terminate();
-      this.#worker = undefined;
+      this.#buffers.clear();
       const manifest = Manifest.fromBlocks(
         this.#options.name ?? "stream",
         this.#blocks.map((b) => b.locator),
@@ -309,17 +310,18 @@ class WriteState {
     await Promise.allSettled([...this.#tasks]);
   }
 
-  /** Hashes a block: big ones on the worker (main thread keeps cutting), small ones here. */
+  /** Hashes a block: big ones on the hashing threads (main thread keeps cutting), small ones here. */
   #hash(block: Uint8Array): Promise<{ bytes: Uint8Array; locator: string }> {
     const algorithm = this.#client.algorithm;
-    if (block.length < WORKER_MIN_BLOCK) {
+    const pool = block.length < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
+    if (pool === null) {
       return Promise.resolve({
         bytes: block,
         locator: locatorOf(block, algorithm),
       });
     }
-    this.#worker ??= new HashWorker();
-    return this.#worker.hash(block, algorithm).then(({ bytes, hex }) => ({
+    // The block's buffer is the stream's own (from its pool): it can be transferred.
+    return pool.hash(block, algorithm, { transfer: true }).then(({ bytes, hex }) => ({
       bytes,
       locator: formatLocator({ digest: hex, size: bytes.length }),
     }));
@@ -364,6 +366,8 @@ class WriteState {
         onProgress,
       });
       onProgress(size);
+      // Stored: no one reads the buffer any more, and the next block may use it.
+      this.#buffers.give(bytes);
       this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
       this.progress.bytesUploaded += size;
       this.progress.blocksDone++;
@@ -396,7 +400,6 @@ class WriteState {
     if (this.#failure !== undefined) return;
     this.#failure = { error };
     this.#chunker.flush();
-    this.#worker?.terminate(error).catch(() => {});
     this.#abort.abort(error);
     this.#detach();
     if (!streamErroring) this.#controller?.error(error);

@@ -1,6 +1,7 @@
 // The block service's fetch handler, called directly: the whole status table.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { createHash } from "node:crypto";
 import {
   BlockCorruptError,
   type BlockStore,
@@ -16,6 +17,7 @@ import {
 } from "../../lib/server/mod.ts";
 
 const FOO = "acbd18db4cc2f85cedef654fccc4a4d8";
+const digestOf = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
 const enc = (s: string) => new TextEncoder().encode(s);
 const base = "http://blocks.test";
 
@@ -31,6 +33,45 @@ function setup(options: Partial<BlockHandlerOptions> = {}) {
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe("createBlockHandler PUT", () => {
+  it("receives bodies into buffers it reuses, and stores exactly each body's bytes", async () => {
+    // A store that records the buffer each put was given: the second PUT of
+    // the same size class lands in the first one's memory, and every block
+    // still reads back as sent (nothing of a longer earlier body shows).
+    const inner = new MemoryStore();
+    const buffers: ArrayBufferLike[] = [];
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === "put") {
+          return (bytes: Uint8Array, options: Parameters<MemoryStore["put"]>[1]) => {
+            buffers.push(bytes.buffer);
+            return target.put(bytes, options);
+          };
+        }
+        const value = Reflect.get(target, key);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const { call } = setup({ store });
+    const bodies = [100_000, 70_000, 90_000, 1].map((n, i) =>
+      new Uint8Array(n).map((_, k) => (k * 7 + i) & 255)
+    );
+    for (const [i, body] of bodies.entries()) {
+      const hex = digestOf(body);
+      // Chunked, without a Content-Length, for one of them.
+      const init: RequestInit = i === 2
+        ? { body: new Blob([body]).stream(), duplex: "half" } as RequestInit
+        : { body };
+      const res = await call("PUT", `/${hex}`, init);
+      expect(res.status).toBe(200);
+      expect(await inner.get(`${hex}+${body.length}`)).toEqual(body);
+    }
+    // A corrupt body in between gives its buffer back too.
+    expect((await call("PUT", `/${FOO}`, { body: enc("fox") })).status).toBe(400);
+    expect((await call("PUT", `/${digestOf(bodies[1]!)}`, { body: bodies[1]! })).status).toBe(200);
+    expect(buffers[1]).toBe(buffers[0]); // 100,000 and 70,000 bytes: both the 128 KiB class
+    expect(buffers.at(-1)).toBe(buffers[0]);
+  });
+
   it("stores a block and returns its locator and replica headers", async () => {
     const { call, store } = setup();
     const res = await call("PUT", `/${FOO}`, { body: enc("foo") });
