@@ -83,6 +83,9 @@ export type { RetryOptions } from "./lib/model/retry.ts";
 // Stores.
 export { MemoryStore, type MemoryStoreOptions } from "./lib/store/memory_store.ts";
 export { defaultStoreDir, FileStore, type FileStoreOptions } from "./lib/store/file_store.ts";
+export type { ChunkEntry, ChunkIndex, ChunkLocation } from "./lib/model/chunk_index.ts";
+export { MemoryChunkIndex } from "./lib/store/memory_chunk_index.ts";
+export { FileChunkIndex, type FileChunkIndexOptions } from "./lib/store/file_chunk_index.ts";
 export {
   KeepService,
   type KeepServiceOptions,
@@ -92,6 +95,12 @@ export { storeFromUrl, type StoreFromUrlOptions } from "./lib/store/store_from_u
 
 // The write side.
 export { FixedChunkStream, type FixedChunkStreamOptions } from "./lib/write/fixed_chunk_stream.ts";
+export {
+  type ChunkSizes,
+  ContentChunkStream,
+  type ContentChunkStreamOptions,
+  DEFAULT_CHUNK_SIZES,
+} from "./lib/write/content_chunk_stream.ts";
 export {
   BlockWriteStream,
   type BlockWriteStreamOptions,

@@ -74,9 +74,14 @@ if (role === "server") {
         for (let sent = 0; sent < 63 && !socket.destroyed; sent++) {
           if (!socket.write(piece)) {
             // A refused upload's connection is closed: no drain comes then.
-            await new Promise((r) => {
-              socket.once("drain", r);
-              socket.once("close", r);
+            await new Promise<void>((resolve) => {
+              const done = (): void => {
+                socket.off("drain", done);
+                socket.off("close", done);
+                resolve();
+              };
+              socket.once("drain", done);
+              socket.once("close", done);
             });
           }
         }

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { Crawler, type CrawlerTask } from "../lib/crawl/crawler.ts";
+import { FileChunkIndex } from "../lib/store/file_chunk_index.ts";
 import {
   type CountState,
   countTask,
@@ -121,9 +122,12 @@ function taskFor(name: string | undefined, values: Values): CrawlerTask<unknown>
     if (maxBytes === undefined) throw new UsageError("--task expire needs --max-bytes", crawl);
     const minAgeText = stringValue(values, "min-age");
     const minAge = minAgeText === undefined ? 10 : integer(minAgeText, "--min-age", 0, 10_000_000);
+    // The local store's chunk index lets go of the blocks that expire.
+    const local = listValue(values, "service").length === 0;
     return expireTask({
       maxBytes: parseSize(maxBytes, "--max-bytes"),
       minAge: minAge * 60_000,
+      ...(local ? { chunkIndex: new FileChunkIndex(join(localStore(values).root, "chunks")) } : {}),
     }) as CrawlerTask<unknown>;
   }
   throw new UsageError("crawl needs --task count, verify or expire", crawl);

@@ -48,6 +48,12 @@ export const put: Command = {
       value: "NAME",
       help: "file name in the manifest (default: the file's)",
     },
+    chunking: {
+      type: "string",
+      value: "fixed|content",
+      help:
+        "fixed: blocks of --block-size, as arv-put cuts them (default); content: content-defined chunks, each stored once, packed into blocks",
+    },
     ...SERVICE_OPTIONS,
     copies: {
       type: "string",
@@ -61,7 +67,7 @@ export const put: Command = {
     "blocks-in-flight": {
       type: "string",
       value: "N",
-      help: "blocks being stored at once (default 4 with services, else 1)",
+      help: "blocks being stored at once (default 4 with services, else 3)",
     },
     ...PROGRESS_OPTIONS,
   },
@@ -80,6 +86,10 @@ export const put: Command = {
         put,
       );
     }
+    const chunking = stringValue(values, "chunking") ?? "fixed";
+    if (chunking !== "fixed" && chunking !== "content") {
+      throw new UsageError(`--chunking must be fixed or content, not '${chunking}'`, put);
+    }
     const algorithm = stringValue(values, "algorithm") ?? "md5";
     if (algorithm !== "md5" && algorithm !== "sha256") {
       throw new UsageError(`--algorithm must be md5 or sha256, not '${algorithm}'`, put);
@@ -92,7 +102,7 @@ export const put: Command = {
       total = info.size;
     }
     const progress = startProgress(io, values, { label: "put", total });
-    let manifest;
+    let result;
     try {
       const copiesText = stringValue(values, "copies");
       const { client, remote } = makeClient(
@@ -110,11 +120,12 @@ export const put: Command = {
           if (service instanceof S3Store) await service.createBucket({ signal: interrupted });
         }
       }
-      // One block at a time into the local store keeps memory at two blocks;
-      // remote services gain from parallel uploads.
+      // Into the local store, three blocks in flight let the hashing threads
+      // hash two while one is written (memory: four blocks); remote services
+      // gain from more parallel uploads.
       const inFlightText = stringValue(values, "blocks-in-flight");
       const blocksInFlight = inFlightText === undefined
-        ? (remote ? 4 : 1)
+        ? (remote ? 4 : 3)
         : integer(inFlightText, "--blocks-in-flight", 1, 64);
       const source = input === "-" ? io.stdin() : fileReadable(input);
       // The interrupt goes to the sink too: once the input has all been read,
@@ -124,6 +135,7 @@ export const put: Command = {
         blocksInFlight,
         name: manifestName(values, input),
         signal: interrupted,
+        chunking,
       });
       sink.addEventListener(
         "progress",
@@ -131,16 +143,21 @@ export const put: Command = {
       );
       // Ctrl-C aborts the upload: requests in flight are cancelled, temp files removed.
       await source.pipeTo(sink, { signal: interrupted });
-      ({ manifest } = await sink.result);
+      result = await sink.result;
     } finally {
       progress.done();
     }
+    const { manifest, bytes, bytesStored, chunks, chunksReused } = result;
     await writeText(
       io,
       flagValue(values, "json")
         ? `${
           JSON.stringify(
-            { ...manifest.toJSON(), portableDataHash: manifest.portableDataHash() },
+            {
+              ...manifest.toJSON(),
+              portableDataHash: manifest.portableDataHash(),
+              stored: { bytes, bytesStored, chunks, chunksReused },
+            },
             null,
             2,
           )

@@ -13,6 +13,10 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import PQueue from "npm:p-queue@^9.0.0";
 import type {
   BlockPutter,
@@ -20,6 +24,7 @@ import type {
   ReplicatedPutResult,
 } from "../model/block_putter.ts";
 import type { BlockStore, GetOptions } from "../model/block_store.ts";
+import type { ChunkIndex } from "../model/chunk_index.ts";
 import { assertAlgorithm, type DigestAlgorithm } from "../model/digest.ts";
 import {
   AuthError,
@@ -59,6 +64,11 @@ import { openReader, type Reader } from "../read/open_reader.ts";
 import type { ReadOptions } from "../read/read_options.ts";
 import { BlockWriteStream, type BlockWriteStreamOptions } from "../write/block_write_stream.ts";
 import { rendezvousOrder } from "./rendezvous.ts";
+import { FileChunkIndex } from "../store/file_chunk_index.ts";
+import { FileStore } from "../store/file_store.ts";
+import { MemoryChunkIndex } from "../store/memory_chunk_index.ts";
+import { MemoryStore } from "../store/memory_store.ts";
+import { S3Store } from "../store/s3_store.ts";
 
 /** Options for {@linkcode BlockClient}. */
 export interface BlockClientOptions {
@@ -104,6 +114,15 @@ export interface BlockClientOptions {
    * requests, whose number the read options set.) @default {2}
    */
   maxPrefetchRequests?: number;
+  /**
+   * Where content-chunked writes (`writable({ chunking: "content" })`) find
+   * chunks stored before, or `false` for none (only repeats within a write
+   * are stored once). @default {a lone FileStore's own `<root>/chunks`; a
+   * lone S3Store's `<prefix>/chunks/` in its bucket; for MemoryStores, one in
+   * memory; for other services, a folder under `$XDG_CACHE_HOME/stowage/chunks`
+   * (else `~/.cache/…`) named by the services}
+   */
+  chunkIndex?: ChunkIndex | false;
 }
 
 export type { ReplicatedPutOptions, ReplicatedPutResult };
@@ -179,6 +198,7 @@ export class BlockClient implements BlockPutter {
   /** The read cache, if any. */
   readonly cache: BlockCache | undefined;
   #prefetchQueue: PQueue;
+  #chunkIndex: ChunkIndex | false | undefined;
 
   /**
    * Creates a {@linkcode BlockClient}.
@@ -227,6 +247,16 @@ export class BlockClient implements BlockPutter {
     this.#onRetry = options.onRetry;
     this.cache = options.cache === false ? undefined : options.cache ?? new BlockCache();
     this.#prefetchQueue = new PQueue({ concurrency: options.maxPrefetchRequests ?? 2 });
+    this.#chunkIndex = options.chunkIndex;
+  }
+
+  /**
+   * The chunk index content-chunked writes use (see
+   * {@linkcode BlockClientOptions.chunkIndex}), made on first use.
+   */
+  get chunkIndex(): ChunkIndex | undefined {
+    if (this.#chunkIndex === undefined) this.#chunkIndex = defaultChunkIndex(this.#services);
+    return this.#chunkIndex === false ? undefined : this.#chunkIndex;
   }
 
   /** Counters since the client was made. */
@@ -673,4 +703,30 @@ function isRetryable(error: unknown): boolean {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The chunk index a client uses unless told: a lone FileStore's own folder,
+ * a lone S3Store's bucket, memory for MemoryStores, else a local folder named
+ * by the services.
+ */
+function defaultChunkIndex(services: readonly Service[]): ChunkIndex {
+  const writable = services.filter((s) => !s.readOnly).map((s) => s.store);
+  if (writable.length > 0 && writable.every((s) => s instanceof MemoryStore)) {
+    return new MemoryChunkIndex();
+  }
+  if (writable.length === 1 && writable[0] instanceof FileStore) {
+    return new FileChunkIndex(join(writable[0].root, "chunks"));
+  }
+  if (writable.length === 1 && writable[0] instanceof S3Store) return writable[0].chunkIndex();
+  const ids = writable.map((s) => s.id).sort().join("\n");
+  const name = createHash("sha256").update(ids).digest("hex").slice(0, 16);
+  let cache: string;
+  try {
+    cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  } catch {
+    // No permission to read the environment (Deno without --allow-env).
+    cache = join(homedir(), ".cache");
+  }
+  return new FileChunkIndex(join(cache, "stowage", "chunks", name));
 }

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type { BlockInfo } from "../model/block_store.ts";
+import type { ChunkIndex } from "../model/chunk_index.ts";
 import type { CrawlContext, CrawlerTask } from "./crawler.ts";
 import { BlockCorruptError, BlockNotFoundError } from "../model/errors.ts";
 import { FileStore } from "../store/file_store.ts";
@@ -162,6 +163,8 @@ export interface ExpireState {
     bytes: number;
     expired: { locator: string; size: number; lastAccess: number }[];
     keptRecent: number;
+    /** Chunk index entries dropped because their block expired. */
+    chunkEntriesDropped: number;
     /** The largest blocks, for an administrator. */
     bySize: { locator: string; size: number; lastAccess: number }[];
     /** The least recently used blocks, for an administrator. */
@@ -174,7 +177,12 @@ export interface ExpireState {
  * `maxBytes`, removes the least recently accessed blocks — never one read in
  * the last `minAge` ms — and reports blocks by size and by last access.
  *
- * @param options `maxBytes` budget; `minAge` guard (default 10 min); `reportSize` rows (default 20).
+ * With a `chunkIndex`, the entries that point into the blocks about to go
+ * are dropped first, so a later content-chunked write never points a
+ * manifest at a block that is gone.
+ *
+ * @param options `maxBytes` budget; `minAge` guard (default 10 min); `reportSize` rows
+ *   (default 20); the store's `chunkIndex`, if content-chunked writes use one.
  * @returns The task.
  *
  * @example Aging a store down to a 3-byte budget
@@ -197,7 +205,7 @@ export interface ExpireState {
  * ```
  */
 export function expireTask(
-  options: { maxBytes: number; minAge?: number; reportSize?: number },
+  options: { maxBytes: number; minAge?: number; reportSize?: number; chunkIndex?: ChunkIndex },
 ): CrawlerTask<ExpireState> {
   if (!(options.maxBytes >= 0)) {
     throw new RangeError(
@@ -226,18 +234,29 @@ export function expireTask(
       let bytes = rows.reduce((n, r) => n + r.size, 0);
       const total = bytes;
       const now = ctx.clock.now();
-      const expired: typeof rows = [];
+      const chosen: typeof rows = [];
       let keptRecent = 0;
+      let left = bytes;
       for (
         const row of [...rows].sort((a, b) =>
           a.lastAccess - b.lastAccess || a.locator.localeCompare(b.locator)
         )
       ) {
-        if (bytes <= options.maxBytes) break;
+        if (left <= options.maxBytes) break;
         if (now - row.lastAccess < minAge) {
           keptRecent++;
           continue;
         }
+        chosen.push(row);
+        left -= row.size;
+      }
+      // The index lets go of the blocks before they go: never an entry
+      // pointing at a block removed.
+      const chunkEntriesDropped = chosen.length === 0 || options.chunkIndex === undefined
+        ? 0
+        : await options.chunkIndex.dropBlocks(chosen.map((r) => r.locator));
+      const expired: typeof rows = [];
+      for (const row of chosen) {
         if (await ctx.store.delete(row.locator, { signal: ctx.signal })) {
           expired.push(row);
           bytes -= row.size;
@@ -248,6 +267,7 @@ export function expireTask(
         bytes: total,
         expired,
         keptRecent,
+        chunkEntriesDropped,
         bySize: [...rows].sort((a, b) => b.size - a.size).slice(0, reportSize),
         byAccess: [...rows].sort((a, b) => a.lastAccess - b.lastAccess).slice(0, reportSize),
       };

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { ChunkIndex } from "./chunk_index.ts";
 import type { DigestAlgorithm } from "./digest.ts";
 
 /** Options for a replicated put ({@linkcode BlockPutter.put}). */
@@ -71,6 +72,11 @@ export interface BlockPutter {
    * promise settles: the write stream reuses the buffer for a later block.
    */
   put(bytes: Uint8Array, options?: ReplicatedPutOptions): Promise<ReplicatedPutResult>;
+  /**
+   * Where chunks stored before are found, for `chunking: "content"`; none:
+   * only repeats within one write are stored once.
+   */
+  readonly chunkIndex?: ChunkIndex | undefined;
   /** Counts the services that hold a block, stopping at `enough`. */
   replicas(locator: string, options?: { signal?: AbortSignal; enough?: number }): Promise<number>;
 }

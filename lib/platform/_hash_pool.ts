@@ -41,9 +41,18 @@ import type { DigestAlgorithm } from "../model/digest.ts";
 const SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { createHash } = require("node:crypto");
-parentPort.on("message", ({ buffer, offset, length, algorithm }) => {
+parentPort.on("message", ({ buffer, offset, length, algorithm, ranges }) => {
   try {
-    const hex = createHash(algorithm).update(new Uint8Array(buffer, offset, length)).digest("hex");
+    const bytes = new Uint8Array(buffer, offset, length);
+    if (ranges !== undefined) {
+      const hexes = [];
+      for (let i = 0; i < ranges.length; i += 2) {
+        hexes.push(createHash(algorithm).update(bytes.subarray(ranges[i], ranges[i + 1])).digest("hex"));
+      }
+      parentPort.postMessage({ hexes, buffer }, [buffer]);
+      return;
+    }
+    const hex = createHash(algorithm).update(bytes).digest("hex");
     parentPort.postMessage({ hex, buffer }, [buffer]);
   } catch (error) {
     parentPort.postMessage({ error: String(error), buffer }, [buffer]);
@@ -69,12 +78,16 @@ export interface HashPoolOptions {
 export interface HashResult {
   /** The block's bytes. */
   bytes: Uint8Array;
-  /** Lowercase hex digest. */
+  /** Lowercase hex digest (of the whole, when no ranges were asked). */
   hex: string;
+  /** With `ranges`: each range's digest, in order. */
+  hexes: string[];
 }
 
 interface Job {
   bytes: Uint8Array;
+  /** Start and end pairs, relative to `bytes`, to hash each on its own. */
+  ranges: Uint32Array | undefined;
   /** Where the bytes lie in their buffer, kept because a transfer detaches the view. */
   offset: number;
   length: number;
@@ -130,12 +143,14 @@ export class HashPool {
    * @param options `transfer`: the caller owns `bytes.buffer` whole and gives
    *   it up until the promise settles (use the result's `bytes` afterwards).
    *   Otherwise the bytes are copied, and must not change until it settles.
-   * @returns The digest, and the block's bytes.
+   *   `ranges`: start and end pairs inside `bytes`, each hashed on its own
+   *   (one message for many chunks).
+   * @returns The digest (or the ranges' digests), and the block's bytes.
    */
   hash(
     bytes: Uint8Array,
     algorithm: DigestAlgorithm,
-    options: { transfer: boolean },
+    options: { transfer: boolean; ranges?: Uint32Array },
   ): Promise<HashResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure.error);
     const transfer = options.transfer && bytes.buffer instanceof ArrayBuffer &&
@@ -143,6 +158,7 @@ export class HashPool {
     return new Promise<HashResult>((resolve, reject) => {
       this.#queue.push({
         bytes,
+        ranges: options.ranges,
         offset: bytes.byteOffset,
         length: bytes.length,
         algorithm,
@@ -200,7 +216,7 @@ export class HashPool {
       new Uint8Array(buffer, 0, bytes.length).set(bytes);
     }
     thread.worker.postMessage(
-      { buffer, offset, length: bytes.length, algorithm: job.algorithm },
+      { buffer, offset, length: bytes.length, algorithm: job.algorithm, ranges: job.ranges },
       [buffer],
     );
   }
@@ -209,7 +225,9 @@ export class HashPool {
     const worker = new Worker(SOURCE, { eval: true });
     const thread: Thread = { worker, job: undefined, scratch: undefined };
     worker.unref();
-    worker.on("message", (message: { hex?: string; error?: string; buffer: ArrayBuffer }) => {
+    worker.on("message", (
+      message: { hex?: string; hexes?: string[]; error?: string; buffer: ArrayBuffer },
+    ) => {
       const job = thread.job;
       thread.job = undefined;
       worker.unref();
@@ -220,7 +238,7 @@ export class HashPool {
         } else thread.scratch = message.buffer;
         if (message.error !== undefined) {
           job.reject(new Error(`Cannot hash block: ${message.error}`));
-        } else job.resolve({ bytes, hex: message.hex! });
+        } else job.resolve({ bytes, hex: message.hex ?? "", hexes: message.hexes ?? [] });
       }
       this.#dispatch();
       this.#armIdleTimer();

@@ -3,7 +3,7 @@
  * in order) as a {@linkcode RangeSource}, read block by block through a
  * {@linkcode BlockReader}: in practice a `BlockClient`, whose reads go through
  * its block cache (one shared fetch a block). Its `boundary` is the end of
- * each block, so the prefetcher's requests are whole blocks and its
+ * each block (of each run of segments in one block), so the prefetcher's requests are whole blocks and its
  * concurrency controller decides how many block GETs run ahead: block
  * prefetch happens when the prefetch window moves past a block, not on every
  * read (seed 000's rule). `BlockClient.readable` and `BlockClient.open` read
@@ -57,13 +57,15 @@ export function manifestSource(
   options: ManifestSourceOptions = {},
 ): RangeSource {
   const segments = manifest.segments(options.file);
-  // Where each segment ends, for `boundary` (a binary search).
+  // Where each run of segments in one block ends, for `boundary` (a binary
+  // search). A content-chunked file skips about inside a block (a segment
+  // a chunk run, the block read once into the cache): one request a run.
   const ends: number[] = [];
   let size = 0;
-  for (const s of segments) {
+  segments.forEach((s, i) => {
     size += s.length;
-    ends.push(size);
-  }
+    if (segments[i + 1]?.locator !== s.locator) ends.push(size);
+  });
   return {
     size,
     boundary(offset) {

@@ -43,6 +43,8 @@ import {
 import { AuthError, BlockNotFoundError, ServiceError, StoreFullError } from "../model/errors.ts";
 import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 import { isRetryableStatus } from "../model/retry.ts";
+import type { ChunkIndex } from "../model/chunk_index.ts";
+import { ShardedChunkIndex, type ShardStorage } from "./_sharded_chunk_index.ts";
 
 /** Options for {@linkcode S3Store}. */
 export interface S3StoreOptions {
@@ -415,6 +417,110 @@ export class S3Store implements BlockStore {
         );
       }
     } while (token !== undefined);
+  }
+
+  /**
+   * A chunk index kept in the bucket, under `<prefix>/chunks/`, for
+   * content-chunked writes (`BlockClient` uses it when this store is its only
+   * writable service). Each of its 4096 shards is a few objects
+   * `chunks/<abc>/<time>-<random>`, one per append, merged into one when a
+   * read finds more than 16; block listings skip them.
+   *
+   * @param options Memory the loaded shards may take, bytes. @default {{ maxMemory: 67108864 }}
+   * @returns The index.
+   * @example
+   * ```ts
+   * import { S3Store } from "stowage/s3";
+   *
+   * const store = new S3Store({
+   *   bucket: "blocks",
+   *   endpoint: "http://127.0.0.1:9000",
+   *   accessKeyId: "key",
+   *   secretAccessKey: "secret",
+   * });
+   * const index = store.chunkIndex();
+   * if (!index.id.endsWith("/chunks")) throw new Error("the index lives in the bucket");
+   * ```
+   */
+  chunkIndex(options: { maxMemory?: number } = {}): ChunkIndex {
+    const base = `${this.prefix ? `${this.prefix}/` : ""}chunks/`;
+    const listKeys = async (prefix: string, delimiter?: string): Promise<string[]> => {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const query = new URLSearchParams({ "list-type": "2", prefix });
+        if (delimiter !== undefined) query.set("delimiter", delimiter);
+        if (token !== undefined) query.set("continuation-token", token);
+        const response = await this.#request("GET", `?${query}`, {
+          action: `list the chunk index in bucket '${this.bucket}'`,
+        });
+        const xml = new TextDecoder().decode(response.body);
+        const element = delimiter === undefined ? "Contents" : "CommonPrefixes";
+        const field = delimiter === undefined ? "Key" : "Prefix";
+        for (const entry of xmlElements(xml, element)) {
+          const key = xmlText(entry, field);
+          if (key !== undefined) keys.push(key);
+        }
+        token = xmlText(xml, "IsTruncated") === "true"
+          ? xmlText(xml, "NextContinuationToken")
+          : undefined;
+      } while (token !== undefined);
+      return keys.sort();
+    };
+    const putPiece = async (name: string, records: Uint8Array): Promise<void> => {
+      const random = crypto.getRandomValues(new Uint8Array(8));
+      const piece = `${String(Date.now()).padStart(15, "0")}-${
+        [...random].map((b) => b.toString(16).padStart(2, "0")).join("")
+      }`;
+      await this.#request("PUT", `${base}${name}/${piece}`, {
+        headers: { "content-type": "application/octet-stream" },
+        body: records,
+        action: `append to chunk index shard '${name}' in bucket '${this.bucket}'`,
+      });
+    };
+    const deleteKeys = async (keys: readonly string[]): Promise<void> => {
+      for (const key of keys) {
+        await this.#request("DELETE", key, {
+          action: `delete chunk index piece '${key}' in bucket '${this.bucket}'`,
+        });
+      }
+    };
+    const storage: ShardStorage = {
+      id: `${this.id.replace(/\?.*$/, "").replace(/\/$/, "")}/chunks`,
+      read: async (name) => {
+        const keys = await listKeys(`${base}${name}/`);
+        const pieces: Uint8Array[] = [];
+        for (const key of keys) {
+          const response = await this.#request("GET", key, {
+            action: `read chunk index piece '${key}' in bucket '${this.bucket}'`,
+          });
+          pieces.push(response.body);
+        }
+        const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+        let at = 0;
+        for (const p of pieces) {
+          out.set(p, at);
+          at += p.length;
+        }
+        // Many small pieces: merge them, the new one first, then drop those read.
+        if (keys.length > 16) {
+          await putPiece(name, out);
+          await deleteKeys(keys);
+        }
+        return out;
+      },
+      append: putPiece,
+      replace: async (name, records) => {
+        const old = await listKeys(`${base}${name}/`);
+        await putPiece(name, records);
+        await deleteKeys(old);
+      },
+      names: async () =>
+        (await listKeys(base, "/"))
+          .map((p) => p.slice(base.length).replace(/\/$/, ""))
+          .filter((n) => /^[0-9a-f]{3}$/.test(n)),
+    };
+    return new ShardedChunkIndex(storage, options);
   }
 
   /** One signed request; maps S3 errors to Stowage's. */

@@ -27,11 +27,13 @@ import type {
 } from "../model/block_putter.ts";
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
 import { formatLocator, locatorOf } from "../model/locator.ts";
-import { Manifest } from "../model/manifest.ts";
+import { Manifest, type Segment } from "../model/manifest.ts";
 import { BufferPool } from "../platform/_buffer_pool.ts";
 import { Chunker } from "../platform/_chunker.ts";
 import { HASH_POOL_MIN_BYTES, sharedHashPool } from "../platform/_hash_pool.ts";
 import { yieldToEventLoop } from "../platform/_yield.ts";
+import { ContentPacker } from "./_content_packer.ts";
+import type { ChunkSizes } from "./_fastcdc.ts";
 
 /** Options for {@linkcode BlockWriteStream} (`BlockClient.writable`). */
 export interface BlockWriteStreamOptions {
@@ -49,6 +51,17 @@ export interface BlockWriteStreamOptions {
   skipExisting?: boolean;
   /** The file's name in the manifest. @default {"stream"} */
   name?: string;
+  /**
+   * How the stream is cut. `"fixed"`: into blocks of `blockSize`, the same
+   * locators `arv-put` gives. `"content"`: into content-defined chunks
+   * (FastCDC), each stored once (repeats within the write, and chunks the
+   * client's chunk index knows, are not stored again), the new ones packed
+   * into blocks of up to `blockSize`; the manifest lists the file as segments
+   * of those blocks. @default {"fixed"}
+   */
+  chunking?: "fixed" | "content";
+  /** Chunk sizes for `chunking: "content"`. @default {{ min: 16384, avg: 65536, max: 262144 }} */
+  chunkSize?: ChunkSizes;
 }
 
 /**
@@ -68,6 +81,12 @@ export interface WriteResult {
   blocks: number;
   /** Replicas confirmed, per block, in order. */
   replicas: number[];
+  /** Bytes this write stored in new blocks (not reused, nor found stored). */
+  bytesStored: number;
+  /** Chunks cut (`chunking: "content"`), or blocks (fixed). */
+  chunks: number;
+  /** Chunks found stored already, so not stored again (`chunking: "content"`). */
+  chunksReused: number;
 }
 
 /** Progress figures, carried by `progress` events. */
@@ -89,6 +108,10 @@ export interface WriteProgress {
   blocksSkipped: number;
   /** Replicas confirmed, summed over blocks. */
   replicasConfirmed: number;
+  /** Chunks found stored already (`chunking: "content"`). */
+  chunksReused: number;
+  /** Bytes of those chunks. */
+  bytesReused: number;
 }
 
 /**
@@ -199,6 +222,8 @@ class WriteState {
     blocksDone: 0,
     blocksSkipped: 0,
     replicasConfirmed: 0,
+    chunksReused: 0,
+    bytesReused: 0,
   };
   #client: BlockPutter;
   #events: EventTarget;
@@ -210,6 +235,8 @@ class WriteState {
   #abort = new AbortController();
   #controller: WritableStreamDefaultController | undefined;
   #chunker: Chunker;
+  #packer: ContentPacker | undefined;
+  #bytesStored = 0;
   #buffers: BufferPool;
   #blocks: { locator: string; replicas: number }[] = [];
   #tasks = new Set<Promise<void>>();
@@ -243,6 +270,27 @@ class WriteState {
     // a listener or two) and lets go when done: not a leak, so no Node warning.
     setMaxListeners(0, this.#abort.signal);
     this.#copies = options.copies ?? client.copies;
+    const chunking = options.chunking ?? "fixed";
+    if (chunking === "content") {
+      const index = client.chunkIndex;
+      const copies = this.#copies;
+      this.#packer = new ContentPacker({
+        blockSize: this.#blockSize,
+        ...(options.chunkSize === undefined ? {} : { sizes: options.chunkSize }),
+        ...(index === undefined ? {} : { index }),
+        exists: async (locator) =>
+          (await client.replicas(locator, { signal: this.#abort.signal, enough: copies })) >=
+            copies,
+        submit: (pack) => this.#submit(pack),
+        take: (n) => this.#buffers.take(n),
+      });
+    } else if (chunking !== "fixed") {
+      throw new TypeError(
+        `Cannot construct BlockWriteStream: chunking must be 'fixed' or 'content', received '${
+          String(chunking)
+        }'`,
+      );
+    }
     this.#queue = new PQueue({ concurrency: blocksInFlight });
     this.result = new Promise<WriteResult>((resolve, reject) => {
       this.#resolve = resolve;
@@ -275,7 +323,8 @@ class WriteState {
       throw error;
     }
     this.progress.bytesReceived += chunk.length;
-    for (const block of this.#chunker.push(chunk)) await this.#submit(block);
+    if (this.#packer !== undefined) await this.#packer.push(chunk);
+    else for (const block of this.#chunker.push(chunk)) await this.#submit(block);
     // Let uploads in flight make progress between chunks (see _yield.ts).
     if (this.#queue.pending > 0) await yieldToEventLoop();
   }
@@ -283,21 +332,29 @@ class WriteState {
   async close(): Promise<void> {
     try {
       this.#throwIfFailed();
-      const tail = this.#chunker.flush();
-      if (tail !== undefined) await this.#submit(tail);
+      if (this.#packer !== undefined) await this.#packer.finish();
+      else {
+        const tail = this.#chunker.flush();
+        if (tail !== undefined) await this.#submit(tail);
+      }
       await Promise.all([...this.#tasks]);
       this.#throwIfFailed();
       this.#buffers.clear();
-      const manifest = Manifest.fromBlocks(
-        this.#options.name ?? "stream",
-        this.#blocks.map((b) => b.locator),
-      );
+      const name = this.#options.name ?? "stream";
+      const packer = this.#packer;
+      const manifest = packer === undefined
+        ? Manifest.fromBlocks(name, this.#blocks.map((b) => b.locator))
+        : this.#manifestOf(name, packer);
       this.#detach();
+      this.#emit();
       this.#resolve({
         manifest,
-        bytes: this.progress.bytesHashed,
+        bytes: this.progress.bytesReceived,
         blocks: this.#blocks.length,
         replicas: this.#blocks.map((b) => b.replicas),
+        bytesStored: this.#bytesStored,
+        chunks: packer?.stats.chunks ?? this.#blocks.length,
+        chunksReused: packer?.stats.chunksReused ?? 0,
       });
     } catch (error) {
       this.#fail(error);
@@ -327,7 +384,19 @@ class WriteState {
     }));
   }
 
-  async #submit(block: Uint8Array): Promise<void> {
+  /** A content-chunked write's manifest: the file as segments of new and stored blocks. */
+  #manifestOf(name: string, packer: ContentPacker): Manifest {
+    const segments: Segment[] = packer.segments().map((s) => ({
+      locator: typeof s.block === "number" ? this.#blocks[s.block]!.locator : s.block,
+      offset: s.offset,
+      length: s.length,
+    }));
+    const size = segments.reduce((sum, s) => sum + s.length, 0);
+    return new Manifest([{ name, size, segments }]);
+  }
+
+  /** Starts storing a block; resolves with its index once it has a slot (backpressure). */
+  async #submit(block: Uint8Array): Promise<number> {
     const index = this.#blocks.length;
     const size = block.length;
     this.#blocks.push({ locator: "", replicas: 0 });
@@ -361,14 +430,22 @@ class WriteState {
         sent = now;
         this.#emit();
       };
-      stored ??= await this.#client.put(bytes, {
-        ...this.#putOptions(locator, signal),
-        onProgress,
-      });
+      if (stored === undefined) {
+        stored = await this.#client.put(bytes, {
+          ...this.#putOptions(locator, signal),
+          onProgress,
+        });
+        this.#bytesStored += size;
+      }
       onProgress(size);
       // Stored: no one reads the buffer any more, and the next block may use it.
       this.#buffers.give(bytes);
       this.#blocks[index] = { locator: stored.locator, replicas: stored.replicas };
+      const chunkIndex = this.#client.chunkIndex;
+      if (this.#packer !== undefined && chunkIndex !== undefined) {
+        // Only now, with the block stored at the wanted copies, may the index point at it.
+        await chunkIndex.add(this.#packer.entriesOf(index, locator));
+      }
       this.progress.bytesUploaded += size;
       this.progress.blocksDone++;
       this.progress.replicasConfirmed += stored.replicas;
@@ -379,6 +456,7 @@ class WriteState {
     // Backpressure: return (and accept more bytes) only once this block has a slot.
     await this.#queue.onSizeLessThan(1);
     this.#throwIfFailed();
+    return index;
   }
 
   #putOptions(locator: string, signal: AbortSignal): ReplicatedPutOptions {
@@ -388,6 +466,10 @@ class WriteState {
   }
 
   #emit(): void {
+    if (this.#packer !== undefined) {
+      this.progress.chunksReused = this.#packer.stats.chunksReused;
+      this.progress.bytesReused = this.#packer.stats.bytesReused;
+    }
     this.#events.dispatchEvent(new CustomEvent("progress", { detail: { ...this.progress } }));
   }
 

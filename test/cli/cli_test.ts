@@ -119,6 +119,40 @@ describe("stowage CLI (in-process)", () => {
     expect(version.out()).toMatch(/^stowage \d+\.\d+\.\d+/);
   });
 
+  it("put --chunking content stores a new version's new chunks only, and get reads it back", async () => {
+    const store = join(dir.path, "cdc-store");
+    const v1 = randomBytes(3 * 1024 * 1024);
+    const v2 = new Uint8Array(
+      Buffer.concat([v1.subarray(0, 1_000_000), randomBytes(500), v1.subarray(1_000_000)]),
+    );
+    const stored: { bytes: number; bytesStored: number; chunksReused: number }[] = [];
+    for (const [i, version] of [v1, v2].entries()) {
+      const file = join(dir.path, `v${i + 1}.bin`);
+      await writeFile(file, version);
+      const io = memoryIO();
+      expect(await main(["put", file, "--chunking", "content", "--json", "--dir", store], io)).toBe(
+        0,
+      );
+      const json = JSON.parse(io.out());
+      stored.push(json.stored);
+      const manifestFile = join(dir.path, `v${i + 1}.manifest`);
+      await writeFile(manifestFile, Manifest.fromJSON(json).toText());
+      const out = join(dir.path, `v${i + 1}.out`);
+      expect(await main(["get", manifestFile, "-o", out, "--dir", store], memoryIO())).toBe(0);
+      expect(Buffer.from(await readFile(out)).equals(Buffer.from(version))).toBe(true);
+    }
+    expect(stored[0]!.bytesStored).toBe(v1.length);
+    expect(stored[1]!.bytes).toBe(v2.length);
+    expect(stored[1]!.bytesStored).toBeLessThan(600 * 1024);
+    expect(stored[1]!.chunksReused).toBeGreaterThan(20);
+    const bad = memoryIO();
+    expect(
+      await main(["put", join(dir.path, "v1.bin"), "--chunking", "rabin", "--dir", store], bad),
+    )
+      .toBe(2);
+    expect(bad.err()).toMatch(/--chunking must be fixed or content/);
+  });
+
   it("put --json reports the portable data hash; get --file dir/ writes a folder's files", async () => {
     const store = join(dir.path, "store");
     const put = memoryIO(new TextEncoder().encode("foo"));

@@ -279,6 +279,52 @@ describe("built-in tasks", () => {
   });
 });
 
+describe("expireTask and the chunk index", () => {
+  let dir: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+
+  it("drops the index entries that point into the blocks it removes, before removing them", async () => {
+    const { BlockClient, FileChunkIndex } = await import("../../mod.ts");
+    const { randomBytes } = await import("../_utils.ts");
+    const store = new FileStore(join(dir.path, "store"));
+    const index = new FileChunkIndex(join(store.root, "chunks"));
+    const client = new BlockClient({ services: [store], chunkIndex: index });
+    const data = randomBytes(2 * 1024 * 1024);
+    const sink = client.writable({
+      chunking: "content",
+      blockSize: 1024 * 1024,
+      chunkSize: { min: 2048, avg: 8192, max: 32768 },
+    });
+    await new Blob([data]).stream().pipeTo(sink);
+    const { manifest } = await sink.result;
+    const old = new Date(Date.now() - 24 * 3600_000);
+    for (const locator of manifest.blocks()) await utimes(store.pathOf(locator), old, old);
+    const crawler = new Crawler(store, expireTask({ maxBytes: 0, minAge: 0, chunkIndex: index }), {
+      allowedCpuFraction: 1,
+    });
+    await crawler.runCycle();
+    const report = crawler.state.task.last!;
+    expect(report.expired.length).toBe(manifest.blocks().length);
+    expect(report.chunkEntriesDropped).toBeGreaterThan(100);
+    // Nothing left to point at: the same bytes are stored whole again.
+    const again = client.writable({
+      chunking: "content",
+      blockSize: 1024 * 1024,
+      chunkSize: { min: 2048, avg: 8192, max: 32768 },
+    });
+    await new Blob([data]).stream().pipeTo(again);
+    const result = await again.result;
+    expect(result.bytesStored).toBe(data.length);
+    const back = new Uint8Array(await new Response(client.readable(result.manifest)).arrayBuffer());
+    expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+  });
+});
+
 describe("Crawler over any store with list({ prefix })", () => {
   it("counts the blocks of a Keep block service through /index", async () => {
     const { startKeepServers } = await import("../_keep_servers.ts");

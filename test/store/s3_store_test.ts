@@ -386,6 +386,47 @@ describe("S3Store on a real S3 server", () => {
     }
   });
 
+  it("keeps the chunk index of content-chunked writes in the bucket, away from its blocks", async () => {
+    const { BlockClient } = await import("../../mod.ts");
+    const { randomBytes } = await import("../_utils.ts");
+    const bucket = await newBucketStore("chunks", { prefix: "p" });
+    const sizes = { min: 2048, avg: 8192, max: 32768 };
+    const write = async (data: Uint8Array<ArrayBuffer>) => {
+      // A new client each time, as a new process would be: only the bucket remembers.
+      const client = new BlockClient({ services: [bucket] });
+      expect(client.chunkIndex?.id).toMatch(/\/chunks$/);
+      const sink = client.writable({ chunking: "content", chunkSize: sizes, blockSize: 1 << 20 });
+      await new Blob([data]).stream().pipeTo(sink);
+      const result = await sink.result;
+      const back = new Uint8Array(
+        await new Response(client.readable(result.manifest)).arrayBuffer(),
+      );
+      expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+      return result;
+    };
+    const v1 = randomBytes(1536 * 1024);
+    const v2 = new Uint8Array(
+      Buffer.concat([v1.subarray(0, 500_000), randomBytes(3000), v1.subarray(500_000)]),
+    );
+    expect((await write(v1)).bytesStored).toBe(v1.length);
+    const second = await write(v2);
+    expect(second.bytesStored).toBeLessThan(100 * 1024);
+    // The index is objects under <prefix>/chunks/; listing blocks skips them.
+    const blocks = [];
+    for await (const info of bucket.list()) blocks.push(info.locator);
+    expect(blocks.length).toBe(3);
+    // Many appends to one shard are merged into one object when read.
+    const index = bucket.chunkIndex();
+    const digest = (i: number) => `abc${String(i).padStart(61, "0")}`;
+    for (let i = 0; i < 18; i++) {
+      await index.add([{ digest: digest(i), locator: blocks[0]!, offset: i, length: 1 }]);
+    }
+    expect((await bucket.chunkIndex().lookup([digest(0), digest(17)])).size).toBe(2);
+    expect((await bucket.chunkIndex().lookup([digest(5)])).get(digest(5))?.offset).toBe(5);
+    expect(await bucket.chunkIndex().dropBlocks([blocks[0]!])).toBeGreaterThanOrEqual(18);
+    expect((await bucket.chunkIndex().lookup([digest(3)])).size).toBe(0);
+  });
+
   it("is walked by the crawler through list", async () => {
     const walked = await newBucketStore("crawl");
     let bytes = 0;

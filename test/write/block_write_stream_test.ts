@@ -89,6 +89,8 @@ describe("BlockWriteStream", () => {
       blocksDone: 3,
       blocksSkipped: 0,
       replicasConfirmed: 3,
+      chunksReused: 0,
+      bytesReused: 0,
     });
   });
 
