@@ -208,6 +208,7 @@ interface CaseResult {
   fixed: Written;
   others: Record<string, number>;
   readRatio: number;
+  reads: { content: number; fixed: number };
 }
 
 async function runCase(name: string, versions: Uint8Array[]): Promise<CaseResult> {
@@ -215,8 +216,20 @@ async function runCase(name: string, versions: Uint8Array[]): Promise<CaseResult
   const fixed = await writeAll("fixed", versions);
   const content = await writeAll("content", versions);
   const last = versions.length - 1;
-  const fixedRead = await readRate(fixed.dir, fixed.manifests[last]!, versions[last]!);
-  const contentRead = await readRate(content.dir, content.manifests[last]!, versions[last]!);
+  // Reads alternate, three of each, and the best of each counts: one pass
+  // takes a second, and one scheduling hiccup would decide a single pair.
+  let fixedRead = 0;
+  let contentRead = 0;
+  for (let round = 0; round < 3; round++) {
+    fixedRead = Math.max(
+      fixedRead,
+      await readRate(fixed.dir, fixed.manifests[last]!, versions[last]!),
+    );
+    contentRead = Math.max(
+      contentRead,
+      await readRate(content.dir, content.manifests[last]!, versions[last]!),
+    );
+  }
   const work = await mkdtemp(join(storeDir, "stowage-bench-dedup-others-"));
   let other: Record<string, number> = {};
   try {
@@ -233,6 +246,7 @@ async function runCase(name: string, versions: Uint8Array[]): Promise<CaseResult
     fixed,
     others: other,
     readRatio: contentRead / fixedRead,
+    reads: { content: contentRead, fixed: fixedRead },
   };
   const ratio = (stored: number) => (stored / result.raw).toFixed(2);
   console.log(`${name}: ${versions.length} versions, ${mib(result.raw)} written`);
@@ -360,6 +374,23 @@ record("dedup", summary, [
         {
           label: "Stowage, fixed 64 MiB blocks",
           value: c.raw / c.fixed.seconds / MiB,
+          kind: "baseline" as const,
+        },
+      ],
+    },
+    {
+      title: `Read speed of the last version: ${c.name}`,
+      unit: "MiB/s",
+      better: "higher" as const,
+      bars: [
+        {
+          label: "Stowage, chunking: content",
+          value: c.reads.content / MiB,
+          kind: "stowage" as const,
+        },
+        {
+          label: "Stowage, fixed 64 MiB blocks",
+          value: c.reads.fixed / MiB,
           kind: "baseline" as const,
         },
       ],

@@ -93,6 +93,7 @@ interface Job {
   length: number;
   algorithm: DigestAlgorithm;
   transfer: boolean;
+  urgent: boolean;
   resolve: (result: HashResult) => void;
   reject: (error: unknown) => void;
 }
@@ -144,28 +145,34 @@ export class HashPool {
    *   it up until the promise settles (use the result's `bytes` afterwards).
    *   Otherwise the bytes are copied, and must not change until it settles.
    *   `ranges`: start and end pairs inside `bytes`, each hashed on its own
-   *   (one message for many chunks).
+   *   (one message for many chunks). `urgent`: ahead of the queue (a
+   *   pipeline waits on it; a block's digest waits behind).
    * @returns The digest (or the ranges' digests), and the block's bytes.
    */
   hash(
     bytes: Uint8Array,
     algorithm: DigestAlgorithm,
-    options: { transfer: boolean; ranges?: Uint32Array },
+    options: { transfer: boolean; ranges?: Uint32Array; urgent?: boolean },
   ): Promise<HashResult> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure.error);
     const transfer = options.transfer && bytes.buffer instanceof ArrayBuffer &&
       !isShared(bytes.buffer);
     return new Promise<HashResult>((resolve, reject) => {
-      this.#queue.push({
+      const job: Job = {
         bytes,
         ranges: options.ranges,
         offset: bytes.byteOffset,
         length: bytes.length,
         algorithm,
         transfer,
+        urgent: options.urgent ?? false,
         resolve,
         reject,
-      });
+      };
+      // Urgent jobs go after the urgent ones already waiting, before the rest.
+      const at = job.urgent ? this.#queue.findIndex((j) => !j.urgent) : -1;
+      if (at < 0) this.#queue.push(job);
+      else this.#queue.splice(at, 0, job);
       this.#dispatch();
     });
   }

@@ -262,7 +262,9 @@ export class Prefetcher {
     // that blocks are fetched ahead whatever the read size (a 64 MiB block
     // is 64 reads of 1 MiB: the io-based window would reach the next block
     // only as this one ends, and one block would be fetched at a time).
-    const units = this.#streak >= 1 ? UNITS_AHEAD * this.#unit : 0;
+    const units = this.#streak >= 1
+      ? UNITS_AHEAD * Math.max(this.#unit, this.#source.unit ?? 0)
+      : 0;
     const maxPrefetch = Math.min(this.#userMax, Math.max(2 * io, MIN_MAX_PREFETCH, units));
     return {
       io: Math.max(1, Math.round(io)),

@@ -66,8 +66,12 @@ export function manifestSource(
     size += s.length;
     if (segments[i + 1]?.locator !== s.locator) ends.push(size);
   });
+  // The largest block: a sequential read keeps three blocks' worth ahead.
+  let unit = 0;
+  for (const s of segments) unit = Math.max(unit, parseLocator(s.locator).size);
   return {
     size,
+    unit,
     boundary(offset) {
       return ends[upperBound(ends, offset)] ?? size;
     },

@@ -61,6 +61,13 @@ export interface RangeSource {
    * request is whole units: one block GET rather than several ranges of it.
    */
   boundary?(offset: number): number;
+  /**
+   * Optional: the size of the units the source is stored in (a manifest's
+   * largest block). A sequential read's window then holds three, so that the
+   * next units are fetched while one is read, even when the source's
+   * boundaries come closer together (a content-chunked file's runs).
+   */
+  readonly unit?: number;
   /** Releases resources (open files). */
   close?(): Promise<void>;
 }

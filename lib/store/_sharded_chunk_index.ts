@@ -4,7 +4,10 @@
  * SHA-256, the block's digest and size, the offset and length, and whether it
  * is an entry or a removal), over a {@linkcode ShardStorage}: files in a
  * folder (`FileChunkIndex`) or objects in a bucket (`S3Store.chunkIndex()`).
- * Memory is bounded by the shards loaded (an LRU), not the index's size.
+ * Adds and drops go to a journal first (one append each, read whole into
+ * memory: at most `journalRecords`, 64 Ki records, about 13 MB), merged into
+ * the shards when full. Memory is bounded by the journal and the shards
+ * loaded (an LRU), not the index's size.
  * Private to the package.
  *
  * @example
@@ -58,7 +61,16 @@ export interface ShardStorage {
 export interface ShardedChunkIndexOptions {
   /** Memory the loaded shards may take, bytes (an estimate). @default {67108864} (64 MiB) */
   maxMemory?: number;
+  /** Records the journal holds before it is merged into the shards. @default {65536} */
+  journalRecords?: number;
 }
+
+/**
+ * The journal: every add and drop is one append here, whatever shards its
+ * digests fall in (a write's chunks would touch hundreds of shard files);
+ * it is merged into the shards once it holds `journalRecords` records.
+ */
+const JOURNAL = "log";
 
 type Shard = Map<string, ChunkLocation>;
 
@@ -68,16 +80,23 @@ export class ShardedChunkIndex implements ChunkIndex {
   readonly id: string;
   #storage: ShardStorage;
   #shards: LRUCache<string, Shard>;
+  #journalLimit: number;
+  /** The journal, once read: a digest's newest record (`null`: removed). */
+  #journal: Map<string, ChunkLocation | null> | undefined;
+  #journalRecords = 0;
+  /** Journal writes (appends, merges) run one at a time: a merge empties the file. */
+  #serial: Promise<unknown> = Promise.resolve();
 
   /**
    * Creates a {@linkcode ShardedChunkIndex}.
    *
    * @param storage Where the shards live.
-   * @param options Memory bound.
+   * @param options Memory bound, journal size.
    */
   constructor(storage: ShardStorage, options: ShardedChunkIndexOptions = {}) {
     this.#storage = storage;
     this.id = storage.id;
+    this.#journalLimit = options.journalRecords ?? 65536;
     this.#shards = new LRUCache<string, Shard>({
       maxSize: options.maxMemory ?? 64 * 1024 * 1024,
       sizeCalculation: (shard) => Math.max(1, shard.size * ENTRY_MEMORY),
@@ -85,7 +104,7 @@ export class ShardedChunkIndex implements ChunkIndex {
   }
 
   /**
-   * Finds chunks.
+   * Finds chunks: in the journal, else in their shards.
    *
    * @param digests SHA-256 hex digests.
    * @returns The locations of those found.
@@ -93,8 +112,15 @@ export class ShardedChunkIndex implements ChunkIndex {
    */
   async lookup(digests: readonly string[]): Promise<Map<string, ChunkLocation>> {
     const found = new Map<string, ChunkLocation>();
+    const journal = await this.#loadJournal();
+    const rest: string[] = [];
+    for (const digest of digests) {
+      const newest = journal.get(digest);
+      if (newest === undefined) rest.push(digest);
+      else if (newest !== null) found.set(digest, newest);
+    }
     // A window of chunks touches hundreds of shards: read several at once.
-    await eachLimit(groupByShard(digests, (d) => d), async ([name, wanted]) => {
+    await eachLimit(groupByShard(rest, (d) => d), async ([name, wanted]) => {
       const shard = await this.#load(name);
       for (const digest of wanted) {
         const location = shard.get(digest);
@@ -105,44 +131,51 @@ export class ShardedChunkIndex implements ChunkIndex {
   }
 
   /**
-   * Records chunks: one append per shard touched.
+   * Records chunks: one append to the journal (merged into the shards once
+   * it holds `journalRecords`).
    *
    * @param entries The chunks and where they lie.
-   * @throws The storage's error when a shard cannot be written.
+   * @throws The storage's error when the journal or a shard cannot be written.
    */
-  async add(entries: readonly ChunkEntry[]): Promise<void> {
-    await eachLimit(groupByShard(entries, (e) => e.digest), async ([name, group]) => {
-      const records = new Uint8Array(group.length * RECORD);
-      group.forEach((entry, i) => encode(records.subarray(i * RECORD), entry, true));
-      await this.#append(name, records);
-      const shard = this.#shards.get(name);
-      for (const { digest, locator, offset, length } of group) {
-        shard?.set(digest, { locator: toLocator(locator).stripped, offset, length });
+  add(entries: readonly ChunkEntry[]): Promise<void> {
+    groupByShard(entries, (e) => e.digest); // checks the digests
+    const records = new Uint8Array(entries.length * RECORD);
+    entries.forEach((entry, i) => encode(records.subarray(i * RECORD), entry, true));
+    return this.#exclusive(async () => {
+      const journal = await this.#loadJournal();
+      await this.#storage.append(JOURNAL, records);
+      for (const { digest, locator, offset, length } of entries) {
+        journal.set(digest, { locator: toLocator(locator).stripped, offset, length });
       }
+      this.#journalRecords += entries.length;
+      if (this.#journalRecords >= this.#journalLimit) await this.#merge();
     });
   }
 
   /**
-   * Forgets chunks: a removal record each.
+   * Forgets chunks: a removal record each, in the journal.
    *
    * @param digests SHA-256 hex digests.
-   * @throws The storage's error when a shard cannot be written.
+   * @throws The storage's error when the journal or a shard cannot be written.
    */
-  async drop(digests: readonly string[]): Promise<void> {
-    await eachLimit(groupByShard(digests, (d) => d), async ([name, group]) => {
-      const records = new Uint8Array(group.length * RECORD);
-      group.forEach((digest, i) =>
-        encode(records.subarray(i * RECORD), { digest, locator: "", offset: 0, length: 0 }, false)
-      );
-      await this.#append(name, records);
-      const shard = this.#shards.get(name);
-      for (const digest of group) shard?.delete(digest);
+  drop(digests: readonly string[]): Promise<void> {
+    groupByShard(digests, (d) => d);
+    const records = new Uint8Array(digests.length * RECORD);
+    digests.forEach((digest, i) =>
+      encode(records.subarray(i * RECORD), { digest, locator: "", offset: 0, length: 0 }, false)
+    );
+    return this.#exclusive(async () => {
+      const journal = await this.#loadJournal();
+      await this.#storage.append(JOURNAL, records);
+      for (const digest of digests) journal.set(digest, null);
+      this.#journalRecords += digests.length;
+      if (this.#journalRecords >= this.#journalLimit) await this.#merge();
     });
   }
 
   /**
-   * Forgets every chunk inside these blocks: each shard is read, and those
-   * holding such a chunk are replaced without it.
+   * Forgets every chunk inside these blocks: the journal is merged, then each
+   * shard is read, and those holding such a chunk are replaced without it.
    *
    * @param locators The blocks.
    * @returns How many entries were dropped.
@@ -150,6 +183,7 @@ export class ShardedChunkIndex implements ChunkIndex {
    */
   async dropBlocks(locators: readonly string[]): Promise<number> {
     if (locators.length === 0) return 0;
+    await this.#exclusive(() => this.#merge());
     const gone = new Set(locators.map((l) => toLocator(l).stripped));
     let dropped = 0;
     for (const name of await this.#storage.names()) {
@@ -174,6 +208,57 @@ export class ShardedChunkIndex implements ChunkIndex {
     return dropped;
   }
 
+  async #loadJournal(): Promise<Map<string, ChunkLocation | null>> {
+    if (this.#journal !== undefined) return this.#journal;
+    const journal = new Map<string, ChunkLocation | null>();
+    const count = parse(await this.#storage.read(JOURNAL), (digest, location) => {
+      journal.set(digest, location);
+    });
+    // Another call may have read it meanwhile: the first one read stays.
+    if (this.#journal === undefined) {
+      this.#journal = journal;
+      this.#journalRecords = count;
+    }
+    return this.#journal;
+  }
+
+  /** Runs `task` after every journal write before it. */
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(task);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Moves the journal into the shards (under `#exclusive`): each shard
+   * touched gets one append, then the journal is emptied. A crash between the
+   * two leaves the journal whole, merged again later: the same records twice,
+   * which changes nothing.
+   */
+  async #merge(): Promise<void> {
+    const journal = await this.#loadJournal();
+    if (journal.size === 0) return;
+    await eachLimit(groupByShard([...journal], ([d]) => d), async ([name, group]) => {
+      const records = new Uint8Array(group.length * RECORD);
+      group.forEach(([digest, location], i) =>
+        encode(
+          records.subarray(i * RECORD),
+          { digest, ...(location ?? { locator: "", offset: 0, length: 0 }) },
+          location !== null,
+        )
+      );
+      await this.#storage.append(name, records);
+      const shard = this.#shards.get(name);
+      for (const [digest, location] of group) {
+        if (location === null) shard?.delete(digest);
+        else shard?.set(digest, location);
+      }
+    });
+    await this.#storage.replace(JOURNAL, new Uint8Array(0));
+    journal.clear();
+    this.#journalRecords = 0;
+  }
+
   async #load(name: string): Promise<Shard> {
     const cached = this.#shards.get(name);
     if (cached !== undefined) return cached;
@@ -183,22 +268,29 @@ export class ShardedChunkIndex implements ChunkIndex {
   }
 
   async #read(name: string): Promise<Shard> {
-    const bytes = await this.#storage.read(name);
     const shard: Shard = new Map();
-    // A torn last record (a crash mid-append) is left out.
-    const whole = bytes.length - (bytes.length % RECORD);
-    for (let at = 0; at < whole; at += RECORD) {
-      const record = decode(bytes.subarray(at, at + RECORD));
-      if (record === undefined) continue;
-      if (record.live) shard.set(record.digest, record.location);
-      else shard.delete(record.digest);
-    }
+    parse(await this.#storage.read(name), (digest, location) => {
+      if (location === null) shard.delete(digest);
+      else shard.set(digest, location);
+    });
     return shard;
   }
+}
 
-  #append(name: string, records: Uint8Array): Promise<void> {
-    return this.#storage.append(name, records);
+/** Reads records in order; a torn last record (a crash mid-append) is left out. */
+function parse(
+  bytes: Uint8Array,
+  apply: (digest: string, location: ChunkLocation | null) => void,
+): number {
+  const whole = bytes.length - (bytes.length % RECORD);
+  let count = 0;
+  for (let at = 0; at < whole; at += RECORD) {
+    const record = decode(bytes.subarray(at, at + RECORD));
+    if (record === undefined) continue;
+    apply(record.digest, record.live ? record.location : null);
+    count++;
   }
+  return count;
 }
 
 /** Shards read or written at once. */

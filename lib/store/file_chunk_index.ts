@@ -2,7 +2,8 @@
  * `FileChunkIndex`: a {@linkcode ChunkIndex} in a folder: 4096 append-only
  * shard files (`abc.idx`, by the first three hex digits of the chunk digest)
  * of 80-byte records, so memory is bounded by the shards loaded, not the
- * index's size.
+ * index's size. Adds and drops are appended to a journal (`log.idx`), one
+ * write each, and merged into the shards when it holds 64 Ki records.
  *
  * - Cost at scale: one record per chunk, 80 bytes; 1 TB of 64 KiB chunks is
  *   15.3 million chunks and 1.2 GB of index on disk, 300 KB a shard. A lookup
@@ -40,6 +41,8 @@ import { ShardedChunkIndex, type ShardStorage } from "./_sharded_chunk_index.ts"
 export interface FileChunkIndexOptions {
   /** Memory the loaded shards may take, bytes (an estimate). @default {67108864} (64 MiB) */
   maxMemory?: number;
+  /** Records the journal holds before it is merged into the shards. @default {65536} */
+  journalRecords?: number;
 }
 
 /** See the module doc. */
@@ -78,7 +81,7 @@ export class FileChunkIndex implements ChunkIndex {
   }
 
   /**
-   * Records chunks: one append per shard touched.
+   * Records chunks: one append to the journal.
    *
    * @param entries The chunks and where they lie.
    * @throws {StoreError} When a shard cannot be written.
@@ -88,7 +91,7 @@ export class FileChunkIndex implements ChunkIndex {
   }
 
   /**
-   * Forgets chunks: a removal record each.
+   * Forgets chunks: a removal record each, in the journal.
    *
    * @param digests SHA-256 hex digests.
    * @throws {StoreError} When a shard cannot be written.

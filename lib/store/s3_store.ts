@@ -422,11 +422,13 @@ export class S3Store implements BlockStore {
   /**
    * A chunk index kept in the bucket, under `<prefix>/chunks/`, for
    * content-chunked writes (`BlockClient` uses it when this store is its only
-   * writable service). Each of its 4096 shards is a few objects
+   * writable service). Each of its 4096 shards, and its journal (`chunks/log/`,
+   * where every add goes first: one PUT a stored block), is a few objects
    * `chunks/<abc>/<time>-<random>`, one per append, merged into one when a
    * read finds more than 16; block listings skip them.
    *
-   * @param options Memory the loaded shards may take, bytes. @default {{ maxMemory: 67108864 }}
+   * @param options Memory the loaded shards may take, bytes; records the journal
+   *   holds before a merge. @default {{ maxMemory: 67108864, journalRecords: 65536 }}
    * @returns The index.
    * @example
    * ```ts
@@ -442,7 +444,7 @@ export class S3Store implements BlockStore {
    * if (!index.id.endsWith("/chunks")) throw new Error("the index lives in the bucket");
    * ```
    */
-  chunkIndex(options: { maxMemory?: number } = {}): ChunkIndex {
+  chunkIndex(options: { maxMemory?: number; journalRecords?: number } = {}): ChunkIndex {
     const base = `${this.prefix ? `${this.prefix}/` : ""}chunks/`;
     const listKeys = async (prefix: string, delimiter?: string): Promise<string[]> => {
       const keys: string[] = [];

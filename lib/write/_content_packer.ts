@@ -41,7 +41,7 @@ import { type ChunkSizes, FastCdc } from "./_fastcdc.ts";
 /** Bytes a window holds before it is hashed, besides room for one more chunk. */
 const WINDOW = 8 * 1024 * 1024;
 /** Windows hashed or waiting before `push` waits. */
-const WINDOWS_AHEAD = 2;
+const WINDOWS_AHEAD = 4;
 
 /** A run of the file: in a pack of this write (its number) or in a stored block. */
 export interface PackedSegment {
@@ -199,11 +199,13 @@ export class ContentPacker {
     const pool = end < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
     const hashed: Promise<Window & { hexes: string[] }> = pool === null
       ? Promise.resolve({ bytes: window, ranges, hexes: hashRanges(window, ranges) })
-      : pool.hash(window.subarray(0, end), "sha256", { transfer: true, ranges }).then((r) => ({
-        bytes: r.bytes,
-        ranges,
-        hexes: r.hexes,
-      }));
+      : pool.hash(window.subarray(0, end), "sha256", { transfer: true, ranges, urgent: true }).then(
+        (r) => ({
+          bytes: r.bytes,
+          ranges,
+          hexes: r.hexes,
+        }),
+      );
     const step = this.#chain.then(async () => this.#process(await hashed));
     // A failure reaches the caller through push() or finish(); a write that
     // fails first never awaits the others, which must not go unhandled.

@@ -23,9 +23,13 @@ process.on("unhandledRejection", (error) => {
 const faults = {};
 const count = (name) => (faults[name] = (faults[name] ?? 0) + 1);
 
+// Each fault happens at least once, whatever order requests arrive in: the
+// first requests of each method take every fault in turn, then draws decide.
+const forced = { PUT: [0.1, 0.17, 0.22, 0.28, 0.33], GET: [0.1, 0.25, 0.3, 0.35] };
+
 /** The fault injector: one draw per request decides its fate. */
 async function chaos(request, handler) {
-  const r = random();
+  const r = forced[request.method]?.shift() ?? random();
   if (request.method === "PUT") {
     if (r < 0.15) return count("put 503") && new Response("injected\n", { status: 503 });
     if (r < 0.20) return count("put 507") && new Response("full\n", { status: 507 });

@@ -72,6 +72,28 @@ describe("HashPool", () => {
     }
   });
 
+  it("runs urgent hashes before those already waiting, in the order asked", async () => {
+    const pool = new HashPool({ threads: 1 });
+    try {
+      const done: string[] = [];
+      const job = (name: string, size: number, urgent = false) =>
+        pool.hash(randomBytes(size), "md5", { transfer: true, urgent }).then(() => {
+          done.push(name);
+        });
+      const all = [
+        job("running", 16 * MiB),
+        job("a", MiB),
+        job("b", MiB),
+        job("urgent 1", MiB, true),
+        job("urgent 2", MiB, true),
+      ];
+      await Promise.all(all);
+      expect(done).toEqual(["running", "urgent 1", "urgent 2", "a", "b"]);
+    } finally {
+      await pool.terminate();
+    }
+  });
+
   it("stops idle threads after the idle timeout and starts them again on demand", async () => {
     const pool = new HashPool({ threads: 2, idleTimeout: 30 });
     try {

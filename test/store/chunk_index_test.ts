@@ -47,19 +47,26 @@ describe("FileChunkIndex", () => {
     const dir = await tempDir();
     try {
       const path = join(dir.path, "chunks");
-      const first = new FileChunkIndex(path);
-      await first.add(Array.from({ length: 3000 }, (_, i) => entry(i)));
+      // A journal of 1000 records: adds go there, and are merged into the shards when full.
+      const first = new FileChunkIndex(path, { journalRecords: 1000 });
+      for (let i = 0; i < 3000; i += 500) {
+        await first.add(Array.from({ length: 500 }, (_, k) => entry(i + k)));
+      }
+      await first.add([entry(3000)]);
       await first.drop([sha(10)]);
       const files = (await readdir(path)).sort();
-      expect(files.every((f) => /^[0-9a-f]{3}\.idx$/.test(f))).toBe(true);
+      expect(files.every((f) => /^([0-9a-f]{3}|log)\.idx$/.test(f))).toBe(true);
+      expect(files.length).toBeGreaterThan(1000);
       let bytes = 0;
       for (const f of files) bytes += (await stat(join(path, f))).size;
-      expect(bytes).toBe(3001 * 80); // 80 bytes a record, and one removal
+      expect(bytes).toBe(3002 * 80); // 80 bytes a record: 3001 entries and one removal
+      expect((await stat(join(path, "log.idx"))).size).toBe(2 * 80); // since the last merge
       // 20 KB of shards at most in memory: shards come and go, answers stay right.
       const second = new FileChunkIndex(path, { maxMemory: 20_000 });
       const digests = Array.from({ length: 3000 }, (_, i) => sha(i));
       const found = await second.lookup(digests);
       expect(found.size).toBe(2999);
+      expect((await second.lookup([sha(3000)])).size).toBe(1); // from the journal
       expect(found.has(sha(10))).toBe(false);
       expect(found.get(sha(2999))).toEqual({
         locator: `${md5(2999 % 7)}+${1000 + (2999 % 7)}`,
@@ -76,7 +83,7 @@ describe("FileChunkIndex", () => {
     try {
       const path = join(dir.path, "chunks");
       await new FileChunkIndex(path).add([entry(1)]);
-      const shard = join(path, `${sha(1).slice(0, 3)}.idx`);
+      const shard = join(path, "log.idx");
       await appendFile(shard, new Uint8Array(37).fill(0xff));
       const index = new FileChunkIndex(path);
       expect((await index.lookup([sha(1)])).size).toBe(1);
