@@ -118,6 +118,11 @@ export class ContentPacker {
   constructor(options: ContentPackerOptions) {
     this.#options = options;
     this.#cdc = new FastCdc(options.sizes);
+    if (this.#cdc.sizes.max > options.blockSize) {
+      throw new RangeError(
+        `Cannot chunk by content as the largest chunk (${this.#cdc.sizes.max} bytes) must fit in a block of ${options.blockSize}`,
+      );
+    }
     // Windows are one size (room for one more chunk): a class of their own.
     this.#windows = new BufferPool({ blockSize: WINDOW + this.#cdc.sizes.max });
   }

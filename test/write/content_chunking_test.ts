@@ -188,6 +188,9 @@ describe("content-chunked writes", () => {
     expect(() => client.writable({ chunking: "content", chunkSize: { avg: 1000 } })).toThrow(
       RangeError,
     );
+    expect(() => client.writable({ chunking: "content", blockSize: 100_000 })).toThrow(
+      /largest chunk \(262144 bytes\) must fit in a block of 100000/,
+    );
   });
 
   it("keeps the index in the FileStore's folder, away from its blocks", async () => {
