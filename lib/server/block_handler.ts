@@ -206,6 +206,13 @@ export function createBlockHandler(
     const digest = match[1]!;
     let expectedSize: number | undefined;
     if (match[2] !== undefined) expectedSize = parsePathLocator(path).size;
+    // Before any buffer is taken: a locator may claim any size.
+    if (expectedSize !== undefined && expectedSize > maxBlockSize) {
+      throw new HttpError(
+        413,
+        `block of ${expectedSize} bytes exceeds the limit of ${maxBlockSize}`,
+      );
+    }
     const lengthHeader = request.headers.get("content-length");
     let length: number | undefined;
     if (lengthHeader !== null) {

@@ -33,6 +33,19 @@ function setup(options: Partial<BlockHandlerOptions> = {}) {
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe("createBlockHandler PUT", () => {
+  it("answers 413 to a locator claiming more than the largest block, before taking a buffer", async () => {
+    const { call } = setup({ maxBlockSize: 1024 });
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(enc("foo"));
+        c.close();
+      },
+    });
+    const res = await call("PUT", `/${FOO}+100000000000`, { body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.text()).toMatch(/100000000000 bytes exceeds the limit of 1024/);
+  });
+
   it("receives bodies into buffers it reuses, and stores exactly each body's bytes", async () => {
     // A store that records the buffer each put was given: the second PUT of
     // the same size class lands in the first one's memory, and every block
