@@ -27,6 +27,7 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { compute_chunks } from "@dstanesc/wasm-chunking-fastcdc-node";
 import { BlockClient, FileStore, type Manifest } from "../mod.ts";
+import { concat } from "../lib/platform/_concat.ts";
 import { FastCdc } from "../lib/write/_fastcdc.ts";
 import { record } from "./_record.ts";
 import { arg, mib, runtime } from "./_utils.ts";
@@ -76,13 +77,7 @@ function edited(previous: Uint8Array, seed: number, count: number): Uint8Array {
     } else at = Math.min(previous.length, position + size);
   }
   parts.push(previous.subarray(at));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomFillSync } from "node:crypto";
+import { concat } from "../lib/platform/_concat.ts";
 
 /** "deno" or "node": which runtime runs the suite. */
 export const runtime: "deno" | "node" = "Deno" in globalThis ? "deno" : "node";
@@ -76,16 +77,8 @@ export async function sha256OfStream(
   return { hex: hash.digest("hex"), bytes };
 }
 
-/** Concatenates chunks. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+/** Concatenates chunks: the package's own helper. */
+export { concat };
 
 /** Collects a stream into one buffer. */
 export async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {

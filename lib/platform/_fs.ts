@@ -32,6 +32,23 @@ export const fs: {
   readFile: fsp.readFile,
 };
 
+/** File-system errors no retry can mend: the path or the permissions are wrong. */
+const PERMANENT_CODES: ReadonlySet<string> = new Set([
+  "EEXIST",
+  "ENOTDIR",
+  "EISDIR",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENAMETOOLONG",
+  "ELOOP",
+]);
+
+/** Whether a file-system error is one no retry can mend. */
+export function isPermanentFsError(error: unknown): boolean {
+  return PERMANENT_CODES.has(errorCode(error) ?? "");
+}
+
 /** The Node-style error code of an error, if any. */
 export function errorCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {

@@ -28,6 +28,7 @@ import type { GetOptions } from "../model/block_store.ts";
 import { type Manifest, sliceSegments, upperBound } from "../model/manifest.ts";
 import { parseLocator } from "../model/locator.ts";
 import { checkRange } from "../model/_range.ts";
+import { concat } from "../platform/_concat.ts";
 import type { RangeSource } from "./range_source.ts";
 
 /** Where a manifest's blocks are read from: a `BlockClient`, or any `BlockStore`. */
@@ -87,14 +88,7 @@ export function manifestSource(
         if (opts.onPushback !== undefined) get.onPushback = opts.onPushback;
         return blocks.get(s.locator, get);
       }));
-      if (pieces.length === 1) return pieces[0]!;
-      const out = new Uint8Array(end - start);
-      let at = 0;
-      for (const p of pieces) {
-        out.set(p, at);
-        at += p.length;
-      }
-      return out;
+      return pieces.length === 1 ? pieces[0]! : concat(pieces);
     },
   };
 }

@@ -9,6 +9,7 @@
  */
 import { errorDetail } from "../model/_error_detail.ts";
 import { DeadlineError, ServiceError } from "../model/errors.ts";
+import { concat } from "../platform/_concat.ts";
 import { nodeFetch } from "../platform/_node_fetch.ts";
 
 /** Deadlines for one request, in ms. */
@@ -130,7 +131,6 @@ async function readBody(
   if (response.body === null) return new Uint8Array(0);
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
-  let total = 0;
   let idle = deadline("idle", idleMs);
   const onAbort = () => reader.cancel(controller.signal.reason).catch(() => {});
   controller.signal.addEventListener("abort", onAbort, { once: true });
@@ -141,7 +141,6 @@ async function readBody(
       if (done) break;
       controller.signal.throwIfAborted();
       chunks.push(value);
-      total += value.length;
       idle = deadline("idle", idleMs);
     }
   } catch (error) {
@@ -154,14 +153,7 @@ async function readBody(
   }
   // A cancel on abort ends the read as if the body were complete.
   controller.signal.throwIfAborted();
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0]! : concat(chunks);
 }
 
 function networkError(

@@ -137,11 +137,10 @@ export class ShardedChunkIndex implements ChunkIndex {
    * @param entries The chunks and where they lie.
    * @throws The storage's error when the journal or a shard cannot be written.
    */
-  add(entries: readonly ChunkEntry[]): Promise<void> {
-    groupByShard(entries, (e) => e.digest); // checks the digests
+  async add(entries: readonly ChunkEntry[]): Promise<void> {
     const records = new Uint8Array(entries.length * RECORD);
     entries.forEach((entry, i) => encode(records.subarray(i * RECORD), entry, true));
-    return this.#exclusive(async () => {
+    await this.#exclusive(async () => {
       const journal = await this.#loadJournal();
       await this.#storage.append(JOURNAL, records);
       for (const { digest, locator, offset, length } of entries) {
@@ -158,13 +157,12 @@ export class ShardedChunkIndex implements ChunkIndex {
    * @param digests SHA-256 hex digests.
    * @throws The storage's error when the journal or a shard cannot be written.
    */
-  drop(digests: readonly string[]): Promise<void> {
-    groupByShard(digests, (d) => d);
+  async drop(digests: readonly string[]): Promise<void> {
     const records = new Uint8Array(digests.length * RECORD);
     digests.forEach((digest, i) =>
       encode(records.subarray(i * RECORD), { digest, locator: "", offset: 0, length: 0 }, false)
     );
-    return this.#exclusive(async () => {
+    await this.#exclusive(async () => {
       const journal = await this.#loadJournal();
       await this.#storage.append(JOURNAL, records);
       for (const digest of digests) journal.set(digest, null);
@@ -316,12 +314,7 @@ async function eachLimit<T>(items: Iterable<T>, task: (item: T) => Promise<void>
 function groupByShard<T>(items: readonly T[], digestOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
-    const digest = digestOf(item);
-    if (!/^[0-9a-f]{64}$/.test(digest)) {
-      throw new TypeError(
-        `Cannot use chunk digest '${digest}': expected 64 lowercase hex digits (SHA-256)`,
-      );
-    }
+    const digest = checkDigest(digestOf(item));
     const name = digest.slice(0, 3);
     const group = groups.get(name);
     if (group === undefined) groups.set(name, [item]);
@@ -330,10 +323,20 @@ function groupByShard<T>(items: readonly T[], digestOf: (item: T) => string): Ma
   return groups;
 }
 
+/** Returns `digest`, or throws a TypeError unless it is a SHA-256 in lowercase hex. */
+function checkDigest(digest: string): string {
+  if (!/^[0-9a-f]{64}$/.test(digest)) {
+    throw new TypeError(
+      `Cannot use chunk digest '${digest}': expected 64 lowercase hex digits (SHA-256)`,
+    );
+  }
+  return digest;
+}
+
 /** Writes one record: digest 32, block digest length 1 + digest 32, size, offset, length (u32 LE), live flag. */
 function encode(out: Uint8Array, entry: ChunkEntry, live: boolean): void {
   out.fill(0, 0, RECORD);
-  hexInto(entry.digest, out, 0);
+  hexInto(checkDigest(entry.digest), out, 0);
   if (live) {
     const loc = toLocator(entry.locator);
     out[32] = loc.digest.length / 2;

@@ -34,7 +34,7 @@ import { join } from "node:path";
 import type { ChunkEntry, ChunkIndex, ChunkLocation } from "../model/chunk_index.ts";
 import { StoreError } from "../model/errors.ts";
 import { atomicWrite } from "../platform/_atomic_write.ts";
-import { errorCode, fs, makeDirectory } from "../platform/_fs.ts";
+import { errorCode, fs, isPermanentFsError, makeDirectory } from "../platform/_fs.ts";
 import { ShardedChunkIndex, type ShardStorage } from "./_sharded_chunk_index.ts";
 
 /** Options for {@linkcode FileChunkIndex}. */
@@ -181,13 +181,9 @@ class FolderShards implements ShardStorage {
 
   #wrap(error: unknown, what: string): StoreError {
     const message = error instanceof Error ? error.message : String(error);
-    // A folder that is a file, no permission, a read-only file system: no retry heals it.
-    const retryable = !["ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR"].includes(
-      errorCode(error) ?? "",
-    );
     return new StoreError(`Cannot ${what} in '${this.#dir}': ${message}`, {
       cause: error,
-      retryable,
+      retryable: !isPermanentFsError(error),
     });
   }
 }

@@ -28,7 +28,14 @@ import type {
   PutResult,
 } from "../model/block_store.ts";
 import { checkPrefix, locatorFor, resolveRange, throwIfAborted } from "./_block_utils.ts";
-import { errorCode, fs, isNoSpace, makeDirectory, readFully } from "../platform/_fs.ts";
+import {
+  errorCode,
+  fs,
+  isNoSpace,
+  isPermanentFsError,
+  makeDirectory,
+  readFully,
+} from "../platform/_fs.ts";
 import { atomicWrite, sweepTempFiles } from "../platform/_atomic_write.ts";
 import { digest, type DigestAlgorithm } from "../model/digest.ts";
 import {
@@ -52,17 +59,6 @@ export interface FileStoreOptions {
 }
 
 const PREFIX_DIR = /^[0-9a-f]{3}$/;
-/** File-system errors no retry can mend: the path or the permissions are wrong. */
-const PERMANENT_CODES: ReadonlySet<string> = new Set([
-  "EEXIST",
-  "ENOTDIR",
-  "EISDIR",
-  "EACCES",
-  "EPERM",
-  "EROFS",
-  "ENAMETOOLONG",
-  "ELOOP",
-]);
 const BLOCK_FILE = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
 
 /**
@@ -343,7 +339,7 @@ export class FileStore implements BlockStore {
     }
     return new StoreError(`Cannot ${action} in FileStore '${this.root}': ${code} at '${path}'`, {
       cause: error,
-      retryable: retryable ?? !PERMANENT_CODES.has(code),
+      retryable: retryable ?? !isPermanentFsError(error),
     });
   }
 }

@@ -44,6 +44,7 @@ import { AuthError, BlockNotFoundError, ServiceError, StoreFullError } from "../
 import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 import { isRetryableStatus } from "../model/retry.ts";
 import type { ChunkIndex } from "../model/chunk_index.ts";
+import { concat } from "../platform/_concat.ts";
 import { ShardedChunkIndex, type ShardStorage } from "./_sharded_chunk_index.ts";
 
 /** Options for {@linkcode S3Store}. */
@@ -498,12 +499,7 @@ export class S3Store implements BlockStore {
           });
           pieces.push(response.body);
         }
-        const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-        let at = 0;
-        for (const p of pieces) {
-          out.set(p, at);
-          at += p.length;
-        }
+        const out = concat(pieces);
         // Many small pieces: merge them, the new one first, then drop those read.
         if (keys.length > 16) {
           await putPiece(name, out);
