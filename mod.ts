@@ -35,8 +35,11 @@ export {
   BlockCorruptError,
   BlockNotFoundError,
   BlockReadError,
+  ChecksumMismatchError,
   DeadlineError,
   InsufficientReplicasError,
+  KeyCollisionError,
+  KeyNotFoundError,
   LocatorError,
   ManifestError,
   RangeNotSupportedError,
@@ -86,6 +89,15 @@ export { defaultStoreDir, FileStore, type FileStoreOptions } from "./lib/store/f
 export type { ChunkEntry, ChunkIndex, ChunkLocation } from "./lib/model/chunk_index.ts";
 export { MemoryChunkIndex } from "./lib/store/memory_chunk_index.ts";
 export { FileChunkIndex, type FileChunkIndexOptions } from "./lib/store/file_chunk_index.ts";
+export type {
+  KeyEntry,
+  KeyIndex,
+  KeyValidators,
+  PartialTransfer,
+  StoredPiece,
+} from "./lib/model/key_index.ts";
+export { MemoryKeyIndex } from "./lib/store/memory_key_index.ts";
+export { FileKeyIndex, type KeyIndexOptions } from "./lib/store/file_key_index.ts";
 export {
   KeepService,
   type KeepServiceOptions,
@@ -102,6 +114,7 @@ export {
   DEFAULT_CHUNK_SIZES,
 } from "./lib/write/content_chunk_stream.ts";
 export {
+  type BlockStored,
   BlockWriteStream,
   type BlockWriteStreamOptions,
   type WriteEventListener,
@@ -131,3 +144,10 @@ export {
   type BlockClientStats,
   type RetryEvent,
 } from "./lib/client/block_client.ts";
+export {
+  stage,
+  type StageClient,
+  type StageOptions,
+  type StageProgress,
+  type StageResult,
+} from "./lib/client/stage.ts";

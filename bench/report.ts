@@ -34,12 +34,15 @@ const ABOUT: Record<string, string> = {
   memory: "Server memory while uploads stall mid-body, and a long-running client's memory " +
     "over 20,000 put+get pairs.",
   s3: "Uploading to an S3 server through `S3Store`, against the AWS SDK's `Upload`.",
+  stage: "`stowage fetch` and `stowage put`: body bytes moved by a second fetch of an " +
+    "unchanged object, by a fetch whose connection drops, and by reruns of a fetch and a put " +
+    "killed half-way; a first fetch against a plain download to a file.",
   dedup: 'Versions of a file written with `chunking: "content"` against fixed blocks, restic ' +
     "and borg: bytes stored over bytes written, write and read speed; and the chunker's scan " +
     "speed against a wasm build of the Rust fastcdc crate.",
 };
 
-const ORDER = ["write", "dedup", "read", "cache", "server", "memory", "s3"];
+const ORDER = ["write", "dedup", "stage", "read", "cache", "server", "memory", "s3"];
 const RUNTIMES = ["node", "deno"] as const;
 const COLORS: Record<string, string> = { node: "#3c873a", deno: "#2b59c3" };
 

@@ -18,6 +18,7 @@ import {
   verifyTask,
 } from "../lib/crawl/crawler_tasks.ts";
 import {
+  type CliIO,
   type Command,
   flagValue,
   listValue,
@@ -28,6 +29,7 @@ import {
 import {
   integer,
   localStore,
+  makeClient,
   parseSize,
   SERVICE_OPTIONS,
   walkedStore,
@@ -51,6 +53,12 @@ export const crawl: Command = {
       value: "MINUTES",
       help: "expire: never remove a block read this recently (default 10)",
     },
+    "key-max-age": {
+      type: "string",
+      value: "DAYS",
+      help:
+        "expire: remove keys (stowage fetch) not used for this many days; blocks a key uses are never expired (default: keys stay)",
+    },
     quarantine: {
       type: "string",
       value: "DIR",
@@ -67,7 +75,7 @@ export const crawl: Command = {
   async run({ args, values, io, interrupted }) {
     if (args.length > 0) throw new UsageError("crawl takes no arguments", crawl);
     const name = stringValue(values, "task");
-    const task = taskFor(name, values);
+    const task = taskFor(name, values, io);
     const cpuText = stringValue(values, "cpu");
     const cpu = cpuText === undefined ? 0.1 : Number(cpuText);
     if (!(cpu > 0 && cpu <= 1)) {
@@ -109,7 +117,7 @@ export const crawl: Command = {
   },
 };
 
-function taskFor(name: string | undefined, values: Values): CrawlerTask<unknown> {
+function taskFor(name: string | undefined, values: Values, io: CliIO): CrawlerTask<unknown> {
   if (name === "count") return countTask() as CrawlerTask<unknown>;
   if (name === "verify") {
     const quarantine = stringValue(values, "quarantine");
@@ -124,10 +132,18 @@ function taskFor(name: string | undefined, values: Values): CrawlerTask<unknown>
     const minAge = minAgeText === undefined ? 10 : integer(minAgeText, "--min-age", 0, 10_000_000);
     // The local store's chunk index lets go of the blocks that expire.
     const local = listValue(values, "service").length === 0;
+    const keyAgeText = stringValue(values, "key-max-age");
+    const keyMaxAge = keyAgeText === undefined
+      ? undefined
+      : integer(keyAgeText, "--key-max-age", 0, 100_000) * 86_400_000;
+    // The keys `stowage fetch` recorded for this store keep their blocks.
+    const keyIndex = makeClient(values, io).client.keyIndex;
     return expireTask({
       maxBytes: parseSize(maxBytes, "--max-bytes"),
       minAge: minAge * 60_000,
       ...(local ? { chunkIndex: new FileChunkIndex(join(localStore(values).root, "chunks")) } : {}),
+      ...(keyIndex === undefined ? {} : { keyIndex }),
+      ...(keyMaxAge === undefined ? {} : { keyMaxAge }),
     }) as CrawlerTask<unknown>;
   }
   throw new UsageError("crawl needs --task count, verify or expire", crawl);
@@ -152,5 +168,5 @@ function summarise(task: string, state: unknown): string {
   if (last === null) return "expire: no cycle finished";
   return `expire: ${last.blocks} blocks seen (${last.bytes} bytes), ${last.expired.length} expired (${
     last.expired.reduce((n, e) => n + e.size, 0)
-  } bytes), ${last.keptRecent} kept as recently read`;
+  } bytes), ${last.keptRecent} kept as recently read, ${last.keptByKeys} kept for keys, ${last.keysExpired.length} keys expired`;
 }

@@ -22,7 +22,9 @@ import {
 } from "./_command.ts";
 import { cat } from "./cat.ts";
 import { crawl } from "./crawl.ts";
+import { fetchCommand } from "./fetch.ts";
 import { get } from "./get.ts";
+import { keys } from "./keys.ts";
 import { ls } from "./ls.ts";
 import { put } from "./put.ts";
 import { serve } from "./serve.ts";
@@ -35,7 +37,7 @@ export { parseSize } from "./_shared.ts";
 export const VERSION = "0.1.0";
 
 /** The commands, in the order `--help` lists them. */
-export const COMMANDS: readonly Command[] = [put, get, cat, ls, serve, crawl];
+export const COMMANDS: readonly Command[] = [put, get, cat, ls, fetchCommand, keys, serve, crawl];
 
 function defaultIO(): CliIO {
   return {

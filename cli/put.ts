@@ -1,11 +1,25 @@
 /**
  * `stowage put <file|->`: stores a file (or stdin) as blocks through the one
- * write path (`BlockClient.writable`), on the local store or replicated over
+ * write path (`BlockWriteStream`), on the local store or replicated over
  * services, and prints its manifest.
+ *
+ * A file put with fixed chunking keeps a resume record in the key index
+ * (key `put:<absolute path>`, with the file's size and mtime, as arv-put
+ * does): each block is recorded once stored, so a put killed half-way and run
+ * again sends only the blocks not stored yet. Content-chunked puts resume
+ * through their chunk index instead; stdin has no record, but
+ * `--skip-existing` asks the services before sending each block.
  *
  * @module
  */
+import { resolve } from "node:path";
+import type { BlockClient } from "../lib/client/block_client.ts";
 import { DEFAULT_BLOCK_SIZE } from "../lib/model/block_store.ts";
+import type { StoredPiece } from "../lib/model/key_index.ts";
+import { locatorOf } from "../lib/model/locator.ts";
+import type { Manifest } from "../lib/model/manifest.ts";
+import { FixedChunkStream } from "../lib/write/fixed_chunk_stream.ts";
+import { manifestOfPieces, writeRanges } from "../lib/write/_range_writer.ts";
 import type { FileStore } from "../lib/store/file_store.ts";
 import { S3Store } from "../lib/store/s3_store.ts";
 import { fs } from "../lib/platform/_fs.ts";
@@ -20,7 +34,7 @@ import {
   SERVICE_OPTIONS,
   writeText,
 } from "./_shared.ts";
-import { PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
+import { type Progress, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
 
 /** See the module doc. */
 export const put: Command = {
@@ -64,6 +78,18 @@ export const put: Command = {
       type: "boolean",
       help: "create the s3:// services' buckets first, when they do not exist yet",
     },
+    "no-resume": {
+      type: "boolean",
+      help: "neither resume an earlier put of this file nor record this one to resume",
+    },
+    "skip-existing": {
+      type: "boolean",
+      help: "ask the services (HEAD) before sending each block; send only those they lack",
+    },
+    "dry-run": {
+      type: "boolean",
+      help: "send nothing: say how many blocks would be sent, and exit 2 if any",
+    },
     "blocks-in-flight": {
       type: "string",
       value: "N",
@@ -101,7 +127,14 @@ export const put: Command = {
       if (info.isDirectory()) throw new UsageError(`'${input}' is a folder, not a file`, put);
       total = info.size;
     }
-    const progress = startProgress(io, values, { label: "put", total });
+    const dryRun = flagValue(values, "dry-run");
+    if (dryRun && chunking === "content") {
+      throw new UsageError(
+        "--dry-run counts fixed blocks: it cannot be used with --chunking content",
+        put,
+      );
+    }
+    const progress = startProgress(io, values, { label: dryRun ? "put --dry-run" : "put", total });
     let result;
     try {
       const copiesText = stringValue(values, "copies");
@@ -127,23 +160,52 @@ export const put: Command = {
       const blocksInFlight = inFlightText === undefined
         ? (remote ? 4 : 3)
         : integer(inFlightText, "--blocks-in-flight", 1, 64);
-      const source = input === "-" ? io.stdin() : fileReadable(input);
-      // The interrupt goes to the sink too: once the input has all been read,
-      // a pipe's signal no longer reaches it, and close() waits for the last PUTs.
-      const sink = client.writable({
-        blockSize,
-        blocksInFlight,
-        name: manifestName(values, input),
-        signal: interrupted,
-        chunking,
-      });
-      sink.addEventListener(
-        "progress",
-        (e) => progress.update((e as CustomEvent<WriteProgress>).detail.bytesSent),
-      );
-      // Ctrl-C aborts the upload: requests in flight are cancelled, temp files removed.
-      await source.pipeTo(sink, { signal: interrupted });
-      result = await sink.result;
+      const source = (): ReadableStream<Uint8Array> =>
+        input === "-" ? io.stdin() : fileReadable(input);
+      if (dryRun) {
+        const missing = await countMissing(client, source(), blockSize, interrupted, progress);
+        progress.done();
+        await writeText(
+          io,
+          `${missing.blocks} of ${missing.total} blocks (${missing.bytes} of ${missing.totalBytes} bytes) would be sent\n`,
+        );
+        return missing.blocks > 0 ? 2 : 0;
+      }
+      const name = manifestName(values, input);
+      const skipExisting = flagValue(values, "skip-existing");
+      if (input !== "-" && chunking === "fixed" && !flagValue(values, "no-resume")) {
+        result = await resumablePut(client, {
+          path: input,
+          name,
+          blockSize,
+          blocksInFlight,
+          skipExisting,
+          signal: interrupted,
+          onSent: (bytes) => progress.update(bytes),
+          onResume: (bytes) =>
+            progress.note(
+              `stowage: resuming an earlier put of '${input}': ${bytes} bytes stored already`,
+            ),
+        });
+      } else {
+        // The interrupt goes to the sink too: once the input has all been read,
+        // a pipe's signal no longer reaches it, and close() waits for the last PUTs.
+        const sink = client.writable({
+          blockSize,
+          blocksInFlight,
+          name,
+          signal: interrupted,
+          chunking,
+          skipExisting,
+        });
+        sink.addEventListener(
+          "progress",
+          (e) => progress.update((e as CustomEvent<WriteProgress>).detail.bytesSent),
+        );
+        // Ctrl-C aborts the upload: requests in flight are cancelled, temp files removed.
+        await source().pipeTo(sink, { signal: interrupted });
+        result = await sink.result;
+      }
     } finally {
       progress.done();
     }
@@ -167,3 +229,114 @@ export const put: Command = {
     return 0;
   },
 };
+
+/** What a put stored: the manifest and its figures. */
+interface PutOutcome {
+  manifest: Manifest;
+  bytes: number;
+  bytesStored: number;
+  chunks: number;
+  chunksReused: number;
+}
+
+/**
+ * Puts a file range by range, recording each stored block under
+ * `put:<absolute path>` so that a rerun after a kill sends only what is
+ * missing; the record goes once the put is done.
+ */
+async function resumablePut(
+  client: BlockClient,
+  options: {
+    path: string;
+    name: string;
+    blockSize: number;
+    blocksInFlight: number;
+    skipExisting: boolean;
+    signal: AbortSignal;
+    onSent: (bytes: number) => void;
+    onResume: (bytes: number) => void;
+  },
+): Promise<PutOutcome> {
+  const info = await fs.stat(options.path);
+  const size = info.size;
+  const mtime = Math.trunc(info.mtimeMs);
+  const index = client.keyIndex;
+  const key = `put:${resolve(options.path)}`;
+  const entry = index === undefined ? undefined : await index.get(key).catch(() => undefined);
+  const previous = entry?.partial;
+  const resumable = previous !== undefined && previous.validators.contentLength === size &&
+    previous.validators.mtime === mtime;
+  const pieces: StoredPiece[] = resumable ? previous.pieces.slice() : [];
+  const resumed = pieces.reduce((n, p) => n + p.size, 0);
+  if (resumed > 0) options.onResume(resumed);
+  const started = Date.now();
+  let sent = resumed;
+  let stored = 0;
+  await writeRanges({
+    putter: client,
+    size: () => size,
+    pieces,
+    open: (start, end) =>
+      Promise.resolve(fileReadable(options.path, end === undefined ? { start } : { start, end })),
+    record: async (now) => {
+      if (index === undefined) return;
+      await index.set({
+        key,
+        manifest: "",
+        size: 0,
+        algorithm: client.algorithm,
+        created: started,
+        fetched: 0,
+        accessed: Date.now(),
+        partial: {
+          pieces: [...now],
+          validators: { contentLength: size, mtime },
+          blockSize: options.blockSize,
+          started,
+        },
+      });
+    },
+    blockSize: options.blockSize,
+    blocksInFlight: options.blocksInFlight,
+    skipExisting: options.skipExisting,
+    signal: options.signal,
+    onSent: (bytes) => {
+      sent += bytes;
+      stored += bytes;
+      options.onSent(sent);
+    },
+  });
+  // Done: the record has nothing left to resume.
+  await index?.delete(key).catch(() => false);
+  const manifest = manifestOfPieces(options.name, pieces);
+  return {
+    manifest,
+    bytes: size,
+    bytesStored: stored,
+    chunks: pieces.length,
+    chunksReused: resumable ? previous.pieces.length : 0,
+  };
+}
+
+/** Counts the blocks of a stream the services lack (at the client's copies). */
+async function countMissing(
+  client: BlockClient,
+  source: ReadableStream<Uint8Array>,
+  blockSize: number,
+  signal: AbortSignal,
+  progress: Progress,
+): Promise<{ blocks: number; bytes: number; total: number; totalBytes: number }> {
+  const counts = { blocks: 0, bytes: 0, total: 0, totalBytes: 0 };
+  const blocks = source.pipeThrough(new FixedChunkStream(blockSize), { signal });
+  for await (const block of blocks) {
+    counts.total++;
+    counts.totalBytes += block.length;
+    const locator = locatorOf(block, client.algorithm);
+    if ((await client.replicas(locator, { signal, enough: client.copies })) < client.copies) {
+      counts.blocks++;
+      counts.bytes += block.length;
+    }
+    progress.update(counts.totalBytes);
+  }
+  return counts;
+}

@@ -65,6 +65,10 @@ import type { ReadOptions } from "../read/read_options.ts";
 import { BlockWriteStream, type BlockWriteStreamOptions } from "../write/block_write_stream.ts";
 import { rendezvousOrder } from "./rendezvous.ts";
 import { FileChunkIndex } from "../store/file_chunk_index.ts";
+import { FileKeyIndex } from "../store/file_key_index.ts";
+import { MemoryKeyIndex } from "../store/memory_key_index.ts";
+import type { KeyIndex } from "../model/key_index.ts";
+import { stage, type StageOptions, type StageResult } from "./stage.ts";
 import { FileStore } from "../store/file_store.ts";
 import { MemoryChunkIndex } from "../store/memory_chunk_index.ts";
 import { MemoryStore } from "../store/memory_store.ts";
@@ -123,6 +127,15 @@ export interface BlockClientOptions {
    * (else `~/.cache/…`) named by the services}
    */
   chunkIndex?: ChunkIndex | false;
+  /**
+   * Where {@linkcode BlockClient.stage} records what it fetched, and resumes
+   * from, or `false` for none. @default {a lone FileStore's own `<root>/keys`;
+   * a lone S3Store's `<prefix>/keys/` in its bucket; for MemoryStores, one in
+   * memory; for other services (block servers, which have no place for
+   * keys), a folder under `$XDG_CACHE_HOME/stowage/keys` (else
+   * `~/.cache/…`) named by the services}
+   */
+  keyIndex?: KeyIndex | false;
 }
 
 export type { ReplicatedPutOptions, ReplicatedPutResult };
@@ -199,6 +212,7 @@ export class BlockClient implements BlockPutter {
   readonly cache: BlockCache | undefined;
   #prefetchQueue: PQueue;
   #chunkIndex: ChunkIndex | false | undefined;
+  #keyIndex: KeyIndex | false | undefined;
 
   /**
    * Creates a {@linkcode BlockClient}.
@@ -248,6 +262,16 @@ export class BlockClient implements BlockPutter {
     this.cache = options.cache === false ? undefined : options.cache ?? new BlockCache();
     this.#prefetchQueue = new PQueue({ concurrency: options.maxPrefetchRequests ?? 2 });
     this.#chunkIndex = options.chunkIndex;
+    this.#keyIndex = options.keyIndex;
+  }
+
+  /**
+   * The key index {@linkcode BlockClient.stage} uses (see
+   * {@linkcode BlockClientOptions.keyIndex}), made on first use.
+   */
+  get keyIndex(): KeyIndex | undefined {
+    if (this.#keyIndex === undefined) this.#keyIndex = defaultKeyIndex(this.#services);
+    return this.#keyIndex === false ? undefined : this.#keyIndex;
   }
 
   /**
@@ -647,6 +671,19 @@ export class BlockClient implements BlockPutter {
     return new BlockWriteStream(this, options);
   }
 
+  /**
+   * Stores a URL's body once and records it under the URL in the key index:
+   * a second stage of an unchanged URL moves no body, and an interrupted one
+   * resumes; see {@linkcode stage}.
+   *
+   * @param url An `http:` or `https:` URL (userinfo is used as credentials, never recorded).
+   * @param options Headers, signal, refresh, offline, netrc, block size.
+   * @returns The manifest, the key, and what moved.
+   */
+  stage(url: string | URL, options: StageOptions = {}): Promise<StageResult> {
+    return stage(this, url, options);
+  }
+
   #warnOnce(key: string, message: string): void {
     if (this.#warned.has(key)) return;
     this.#warned.add(key);
@@ -710,6 +747,36 @@ function errorText(error: unknown): string {
  * a lone S3Store's bucket, memory for MemoryStores, else a local folder named
  * by the services.
  */
+function defaultKeyIndex(services: readonly Service[]): KeyIndex {
+  const writable = services.filter((s) => !s.readOnly).map((s) => s.store);
+  if (writable.length > 0 && writable.every((s) => s instanceof MemoryStore)) {
+    return new MemoryKeyIndex();
+  }
+  if (writable.length === 1 && writable[0] instanceof FileStore) {
+    return new FileKeyIndex(join(writable[0].root, "keys"));
+  }
+  if (writable.length === 1 && writable[0] instanceof S3Store) return writable[0].keyIndex();
+  return new FileKeyIndex(join(localCacheDir(), "keys", servicesName(writable)));
+}
+
+/** A short name for a set of services: a folder name for what is kept about them locally. */
+function servicesName(stores: readonly BlockStore[]): string {
+  const ids = stores.map((s) => s.id).sort().join("\n");
+  return createHash("sha256").update(ids).digest("hex").slice(0, 16);
+}
+
+/** `$XDG_CACHE_HOME/stowage`, else `~/.cache/stowage`. */
+function localCacheDir(): string {
+  let cache: string;
+  try {
+    cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  } catch {
+    // No permission to read the environment (Deno without --allow-env).
+    cache = join(homedir(), ".cache");
+  }
+  return join(cache, "stowage");
+}
+
 function defaultChunkIndex(services: readonly Service[]): ChunkIndex {
   const writable = services.filter((s) => !s.readOnly).map((s) => s.store);
   if (writable.length > 0 && writable.every((s) => s instanceof MemoryStore)) {
@@ -719,14 +786,5 @@ function defaultChunkIndex(services: readonly Service[]): ChunkIndex {
     return new FileChunkIndex(join(writable[0].root, "chunks"));
   }
   if (writable.length === 1 && writable[0] instanceof S3Store) return writable[0].chunkIndex();
-  const ids = writable.map((s) => s.id).sort().join("\n");
-  const name = createHash("sha256").update(ids).digest("hex").slice(0, 16);
-  let cache: string;
-  try {
-    cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
-  } catch {
-    // No permission to read the environment (Deno without --allow-env).
-    cache = join(homedir(), ".cache");
-  }
-  return new FileChunkIndex(join(cache, "stowage", "chunks", name));
+  return new FileChunkIndex(join(localCacheDir(), "chunks", servicesName(writable)));
 }

@@ -7,6 +7,8 @@
 import { join } from "node:path";
 import type { BlockInfo } from "../model/block_store.ts";
 import type { ChunkIndex } from "../model/chunk_index.ts";
+import type { KeyEntry, KeyIndex } from "../model/key_index.ts";
+import { Manifest } from "../model/manifest.ts";
 import type { CrawlContext, CrawlerTask } from "./crawler.ts";
 import { BlockCorruptError, BlockNotFoundError } from "../model/errors.ts";
 import { FileStore } from "../store/file_store.ts";
@@ -163,6 +165,10 @@ export interface ExpireState {
     bytes: number;
     expired: { locator: string; size: number; lastAccess: number }[];
     keptRecent: number;
+    /** Blocks kept because a key's manifest (or unfinished transfer) uses them. */
+    keptByKeys: number;
+    /** Keys removed because they were last used more than `keyMaxAge` ago. */
+    keysExpired: string[];
     /** Chunk index entries dropped because their block expired. */
     chunkEntriesDropped: number;
     /** The largest blocks, for an administrator. */
@@ -181,8 +187,14 @@ export interface ExpireState {
  * are dropped first, so a later content-chunked write never points a
  * manifest at a block that is gone.
  *
+ * With a `keyIndex` (what `BlockClient.stage` records), keys last used more
+ * than `keyMaxAge` ms ago are removed first (never, without `keyMaxAge`), and
+ * no block a remaining key uses — in its manifest, or stored so far by an
+ * unfinished transfer — is expired, whatever the budget.
+ *
  * @param options `maxBytes` budget; `minAge` guard (default 10 min); `reportSize` rows
- *   (default 20); the store's `chunkIndex`, if content-chunked writes use one.
+ *   (default 20); the store's `chunkIndex`, if content-chunked writes use one;
+ *   its `keyIndex` and `keyMaxAge`.
  * @returns The task.
  *
  * @example Aging a store down to a 3-byte budget
@@ -205,7 +217,14 @@ export interface ExpireState {
  * ```
  */
 export function expireTask(
-  options: { maxBytes: number; minAge?: number; reportSize?: number; chunkIndex?: ChunkIndex },
+  options: {
+    maxBytes: number;
+    minAge?: number;
+    reportSize?: number;
+    chunkIndex?: ChunkIndex;
+    keyIndex?: KeyIndex;
+    keyMaxAge?: number;
+  },
 ): CrawlerTask<ExpireState> {
   if (!(options.maxBytes >= 0)) {
     throw new RangeError(
@@ -234,8 +253,12 @@ export function expireTask(
       let bytes = rows.reduce((n, r) => n + r.size, 0);
       const total = bytes;
       const now = ctx.clock.now();
+      const { referenced, keysExpired } = options.keyIndex === undefined
+        ? { referenced: new Set<string>(), keysExpired: [] }
+        : await keyedBlocks(options.keyIndex, now, options.keyMaxAge);
       const chosen: typeof rows = [];
       let keptRecent = 0;
+      let keptByKeys = 0;
       let left = bytes;
       for (
         const row of [...rows].sort((a, b) =>
@@ -245,6 +268,10 @@ export function expireTask(
         if (left <= options.maxBytes) break;
         if (now - row.lastAccess < minAge) {
           keptRecent++;
+          continue;
+        }
+        if (referenced.has(row.locator.split("+")[0]!)) {
+          keptByKeys++;
           continue;
         }
         chosen.push(row);
@@ -267,6 +294,8 @@ export function expireTask(
         bytes: total,
         expired,
         keptRecent,
+        keptByKeys,
+        keysExpired,
         chunkEntriesDropped,
         bySize: [...rows].sort((a, b) => b.size - a.size).slice(0, reportSize),
         byAccess: [...rows].sort((a, b) => a.lastAccess - b.lastAccess).slice(0, reportSize),
@@ -274,4 +303,34 @@ export function expireTask(
       ctx.state.seen = [];
     },
   };
+}
+
+/**
+ * Ages out keys unused for `maxAge` ms, and gives the digests of the blocks
+ * the remaining ones use.
+ */
+async function keyedBlocks(
+  index: KeyIndex,
+  now: number,
+  maxAge: number | undefined,
+): Promise<{ referenced: Set<string>; keysExpired: string[] }> {
+  const referenced = new Set<string>();
+  const keysExpired: string[] = [];
+  const entries: KeyEntry[] = [];
+  for await (const entry of index.list()) entries.push(entry);
+  for (const entry of entries) {
+    if (maxAge !== undefined && now - entry.accessed > maxAge) {
+      if (await index.delete(entry.key)) keysExpired.push(entry.key);
+      continue;
+    }
+    if (entry.manifest !== "") {
+      for (const file of Manifest.parse(entry.manifest).files) {
+        for (const segment of file.segments) referenced.add(segment.locator.split("+")[0]!);
+      }
+    }
+    for (const piece of entry.partial?.pieces ?? []) {
+      referenced.add(piece.locator.split("+")[0]!);
+    }
+  }
+  return { referenced, keysExpired };
 }

@@ -512,6 +512,103 @@ export class SourceChangedError extends StowageError {
   }
 }
 
+/**
+ * Two keys hash to one slot of a key index. The entry there belongs to the
+ * other key and is left as it is; nothing is written for this one.
+ *
+ * @example
+ * ```ts
+ * import { KeyCollisionError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new KeyCollisionError("keys:/srv/keys", "https://a/x", "https://b/y");
+ * assert.equal(error.key, "https://a/x");
+ * assert.match(error.message, /already holds 'https:\/\/b\/y'/);
+ * ```
+ */
+export class KeyCollisionError extends StowageError {
+  /** The key refused. */
+  readonly key: string;
+  /** The key that holds the slot. */
+  readonly holder: string;
+  /**
+   * Creates a {@linkcode KeyCollisionError}.
+   *
+   * @param index The index's id.
+   * @param key The key refused.
+   * @param holder The key whose entry is in its slot.
+   */
+  constructor(index: string, key: string, holder: string) {
+    super(
+      `Cannot use key '${key}' in ${index}: its hash slot already holds '${holder}' (a hash collision); nothing was written`,
+    );
+    this.key = key;
+    this.holder = holder;
+  }
+}
+
+/**
+ * A key has no complete entry in the key index (`stowage fetch --offline`
+ * of a URL never fetched, `stowage keys rm` of an unknown key).
+ *
+ * @example
+ * ```ts
+ * import { KeyNotFoundError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new KeyNotFoundError("keys:memory", "https://example.com/x");
+ * assert.match(error.message, /no entry for 'https:\/\/example.com\/x'/);
+ * ```
+ */
+export class KeyNotFoundError extends StowageError {
+  /** The key asked for. */
+  readonly key: string;
+  /**
+   * Creates a {@linkcode KeyNotFoundError}.
+   *
+   * @param index The index's id.
+   * @param key The key.
+   * @param detail Why, when there is more to say.
+   */
+  constructor(index: string, key: string, detail?: string) {
+    super(`${index} has no entry for '${key}'${detail ? `: ${detail}` : ""}`);
+    this.key = key;
+  }
+}
+
+/**
+ * An object's bytes do not match the checksum its origin gave for it
+ * (`Content-MD5`, `Digest`, `Repr-Digest`, an S3 ETag). Nothing is recorded
+ * for it.
+ *
+ * @example
+ * ```ts
+ * import { ChecksumMismatchError } from "stowage";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ChecksumMismatchError("https://example.com/x", "md5", "aa", "bb");
+ * assert.match(error.message, /md5 aa was promised, bb was received/);
+ * ```
+ */
+export class ChecksumMismatchError extends StowageError {
+  /** The URL fetched. */
+  readonly url: string;
+  /**
+   * Creates a {@linkcode ChecksumMismatchError}.
+   *
+   * @param url The URL (without credentials).
+   * @param algorithm The checksum's algorithm.
+   * @param expected The hex digest the origin gave.
+   * @param actual The hex digest of the bytes received.
+   */
+  constructor(url: string, algorithm: string, expected: string, actual: string) {
+    super(
+      `Cannot store '${url}': its bytes do not match the origin's checksum (${algorithm} ${expected} was promised, ${actual} was received); nothing was recorded`,
+    );
+    this.url = url;
+  }
+}
+
 function truncate(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

@@ -15,21 +15,26 @@ import { Chunker } from "./_chunker.ts";
 /** Read size for files: large reads keep syscalls few without holding much memory. */
 const READ_SIZE = 4 * 1024 * 1024;
 
-/** A byte stream of a file's contents, read on demand. */
+/** A byte stream of a file's contents (bytes `[start, end)`, default all), read on demand. */
 export function fileReadable(
   path: string,
-  readSize: number = READ_SIZE,
+  options: { start?: number; end?: number; readSize?: number } = {},
 ): ReadableStream<Uint8Array> {
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
-  let position = 0;
+  let position = options.start ?? 0;
+  const end = options.end ?? Infinity;
+  const readSize = options.readSize ?? READ_SIZE;
   return new ReadableStream<Uint8Array>(
     {
       async start() {
         handle = await fs.open(path, "r");
       },
       async pull(controller) {
-        const buffer = new Uint8Array(readSize);
-        const { bytesRead } = await handle!.read(buffer, 0, readSize, position);
+        const want = Math.min(readSize, end - position);
+        const buffer = new Uint8Array(Math.max(0, want));
+        const { bytesRead } = want <= 0
+          ? { bytesRead: 0 }
+          : await handle!.read(buffer, 0, want, position);
         if (bytesRead === 0) {
           await handle!.close();
           handle = undefined;
@@ -37,7 +42,7 @@ export function fileReadable(
           return;
         }
         position += bytesRead;
-        controller.enqueue(bytesRead === readSize ? buffer : buffer.slice(0, bytesRead));
+        controller.enqueue(bytesRead === want ? buffer : buffer.slice(0, bytesRead));
       },
       async cancel() {
         await handle?.close();

@@ -44,8 +44,10 @@ import { AuthError, BlockNotFoundError, ServiceError, StoreFullError } from "../
 import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 import { isRetryableStatus } from "../model/retry.ts";
 import type { ChunkIndex } from "../model/chunk_index.ts";
+import type { KeyIndex } from "../model/key_index.ts";
 import { concat } from "../platform/_concat.ts";
 import { ShardedChunkIndex, type ShardStorage } from "./_sharded_chunk_index.ts";
+import { type KeyIndexOptions, SlotKeyIndex, type SlotStorage } from "./_slot_key_index.ts";
 
 /** Options for {@linkcode S3Store}. */
 export interface S3StoreOptions {
@@ -447,29 +449,8 @@ export class S3Store implements BlockStore {
    */
   chunkIndex(options: { maxMemory?: number; journalRecords?: number } = {}): ChunkIndex {
     const base = `${this.prefix ? `${this.prefix}/` : ""}chunks/`;
-    const listKeys = async (prefix: string, delimiter?: string): Promise<string[]> => {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const query = new URLSearchParams({ "list-type": "2", prefix });
-        if (delimiter !== undefined) query.set("delimiter", delimiter);
-        if (token !== undefined) query.set("continuation-token", token);
-        const response = await this.#request("GET", `?${query}`, {
-          action: `list the chunk index in bucket '${this.bucket}'`,
-        });
-        const xml = new TextDecoder().decode(response.body);
-        const element = delimiter === undefined ? "Contents" : "CommonPrefixes";
-        const field = delimiter === undefined ? "Key" : "Prefix";
-        for (const entry of xmlElements(xml, element)) {
-          const key = xmlText(entry, field);
-          if (key !== undefined) keys.push(key);
-        }
-        token = xmlText(xml, "IsTruncated") === "true"
-          ? xmlText(xml, "NextContinuationToken")
-          : undefined;
-      } while (token !== undefined);
-      return keys.sort();
-    };
+    const listKeys = (prefix: string, delimiter?: string): Promise<string[]> =>
+      this.#listKeys(prefix, delimiter, "the chunk index");
     const putPiece = async (name: string, records: Uint8Array): Promise<void> => {
       const random = crypto.getRandomValues(new Uint8Array(8));
       const piece = `${String(Date.now()).padStart(15, "0")}-${
@@ -519,6 +500,89 @@ export class S3Store implements BlockStore {
           .filter((n) => /^[0-9a-f]{3}$/.test(n)),
     };
     return new ShardedChunkIndex(storage, options);
+  }
+
+  /**
+   * A key index in the bucket, beside the blocks: one object per key under
+   * `<prefix>/keys/` (see `FileKeyIndex` for the layout). A PUT replaces an
+   * object whole, so an entry is never read half-written.
+   *
+   * @param options The slot hash (tests only).
+   * @returns The index.
+   *
+   * @example
+   * ```ts
+   * import { S3Store } from "stowage/s3";
+   *
+   * const store = new S3Store({
+   *   bucket: "blocks",
+   *   endpoint: "http://127.0.0.1:9000",
+   *   accessKeyId: "key",
+   *   secretAccessKey: "secret",
+   * });
+   * const index = store.keyIndex();
+   * if (!index.id.endsWith("/keys")) throw new Error("the index lives in the bucket");
+   * ```
+   */
+  keyIndex(options: KeyIndexOptions = {}): KeyIndex {
+    const base = `${this.prefix ? `${this.prefix}/` : ""}keys/`;
+    const listKeys = (prefix: string): Promise<string[]> =>
+      this.#listKeys(prefix, undefined, "the key index");
+    const storage: SlotStorage = {
+      id: `${this.id.replace(/\?.*$/, "").replace(/\/$/, "")}/keys`,
+      read: async (name, signal) => {
+        const response = await this.#request("GET", `${base}${name}`, {
+          signal,
+          action: `read key entry '${name}' in bucket '${this.bucket}'`,
+          accept: [404],
+        });
+        return response.status === 404 ? undefined : response.body;
+      },
+      write: async (name, bytes, signal) => {
+        await this.#request("PUT", `${base}${name}`, {
+          headers: { "content-type": "application/json" },
+          body: bytes,
+          signal,
+          action: `write key entry '${name}' in bucket '${this.bucket}'`,
+        });
+      },
+      remove: async (name) => {
+        const response = await this.#request("DELETE", `${base}${name}`, {
+          action: `remove key entry '${name}' in bucket '${this.bucket}'`,
+          accept: [404],
+        });
+        return response.status !== 404;
+      },
+      names: async function* (this: void) {
+        for (const key of await listKeys(base)) yield key.slice(base.length);
+      },
+    };
+    return new SlotKeyIndex(storage, options);
+  }
+
+  /** Every object key under a prefix (or the common prefixes, with a delimiter), sorted. */
+  async #listKeys(prefix: string, delimiter: string | undefined, what: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const query = new URLSearchParams({ "list-type": "2", prefix });
+      if (delimiter !== undefined) query.set("delimiter", delimiter);
+      if (token !== undefined) query.set("continuation-token", token);
+      const response = await this.#request("GET", `?${query}`, {
+        action: `list ${what} in bucket '${this.bucket}'`,
+      });
+      const xml = new TextDecoder().decode(response.body);
+      const element = delimiter === undefined ? "Contents" : "CommonPrefixes";
+      const field = delimiter === undefined ? "Key" : "Prefix";
+      for (const entry of xmlElements(xml, element)) {
+        const key = xmlText(entry, field);
+        if (key !== undefined) keys.push(key);
+      }
+      token = xmlText(xml, "IsTruncated") === "true"
+        ? xmlText(xml, "NextContinuationToken")
+        : undefined;
+    } while (token !== undefined);
+    return keys.sort();
   }
 
   /** One signed request; maps S3 errors to Stowage's. */

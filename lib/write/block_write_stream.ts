@@ -114,6 +114,23 @@ export interface WriteProgress {
   bytesReused: number;
 }
 
+/** A block stored, carried by `block` events, in the order blocks are stored (not cut). */
+export interface BlockStored {
+  /** The block's place in the write, from 0. */
+  index: number;
+  /** Its locator, with hints (a signature) when a service gave them. */
+  locator: string;
+  /** Its size. */
+  size: number;
+  /** Replicas confirmed (or found, when skipped). */
+  replicas: number;
+  /**
+   * Where its bytes begin in the stream (`chunking: "fixed"`); `undefined` for
+   * content-chunked writes, whose blocks pack chunks from anywhere.
+   */
+  offset: number | undefined;
+}
+
 /**
  * See the module doc.
  *
@@ -166,9 +183,12 @@ export class BlockWriteStream extends WritableStream<Uint8Array> implements Even
   }
 
   /**
-   * Listens for `progress` events, whose `detail` is a {@linkcode WriteProgress}.
+   * Listens for `progress` events, whose `detail` is a {@linkcode WriteProgress},
+   * and `block` events, whose `detail` is a {@linkcode BlockStored} (one per
+   * block, once it is stored at the wanted copies: what a resumable transfer
+   * records).
    *
-   * @param type The event type, `"progress"`.
+   * @param type The event type, `"progress"` or `"block"`.
    * @param listener The listener.
    * @param options Listener options.
    */
@@ -237,6 +257,7 @@ class WriteState {
   #chunker: Chunker;
   #packer: ContentPacker | undefined;
   #bytesStored = 0;
+  #bytesCut = 0;
   #buffers: BufferPool;
   #blocks: { locator: string; replicas: number }[] = [];
   #tasks = new Set<Promise<void>>();
@@ -399,6 +420,8 @@ class WriteState {
   async #submit(block: Uint8Array): Promise<number> {
     const index = this.#blocks.length;
     const size = block.length;
+    const offset = this.#packer === undefined ? this.#bytesCut : undefined;
+    this.#bytesCut += size;
     this.#blocks.push({ locator: "", replicas: 0 });
     this.#throwIfFailed();
     // Hashing starts now and runs beside the uploads; the block's task waits for it.
@@ -449,6 +472,14 @@ class WriteState {
       this.progress.bytesUploaded += size;
       this.progress.blocksDone++;
       this.progress.replicasConfirmed += stored.replicas;
+      const detail: BlockStored = {
+        index,
+        locator: stored.locator,
+        size,
+        replicas: stored.replicas,
+        offset,
+      };
+      this.#events.dispatchEvent(new CustomEvent("block", { detail }));
       this.#emit();
     }).catch((error: unknown) => this.#fail(error));
     const tracked: Promise<void> = task.finally(() => this.#tasks.delete(tracked));

@@ -325,6 +325,59 @@ describe("expireTask and the chunk index", () => {
   });
 });
 
+describe("expireTask and the key index", () => {
+  it("ages out unused keys, and never expires a block a remaining key uses", async () => {
+    const { BlockClient, FileKeyIndex, Manifest } = await import("../../mod.ts");
+    const dir = await tempDir();
+    try {
+      const store = new FileStore(join(dir.path, "store"));
+      const keys = new FileKeyIndex(join(store.root, "keys"));
+      const client = new BlockClient({ services: [store] });
+      const enc = (t: string) => new TextEncoder().encode(t);
+      const kept = (await client.put(enc("kept by a key"))).locator;
+      const partial = (await client.put(enc("kept by an unfinished fetch"))).locator;
+      const stale = (await client.put(enc("its key is stale"))).locator;
+      const loose = (await client.put(enc("no key"))).locator;
+      const day = 86_400_000;
+      const now = Date.now();
+      const entry = (key: string, locator: string, accessed: number) => ({
+        key,
+        manifest: Manifest.fromBlocks("f", [locator]).toText(),
+        size: 1,
+        algorithm: "md5" as const,
+        created: accessed,
+        fetched: accessed,
+        accessed,
+      });
+      await keys.set(entry("https://h/kept", kept, now));
+      await keys.set(entry("https://h/stale", stale, now - 40 * day));
+      await keys.set({
+        ...entry("https://h/partial", kept, now),
+        manifest: "",
+        partial: {
+          pieces: [{ offset: 0, size: 27, locator: partial }],
+          validators: {},
+          blockSize: 64,
+          started: now,
+        },
+      });
+      const old = new Date(now - 100 * day);
+      for (const l of [kept, partial, stale, loose]) await utimes(store.pathOf(l), old, old);
+      const task = expireTask({ maxBytes: 0, minAge: 0, keyIndex: keys, keyMaxAge: 30 * day });
+      const crawler = new Crawler(store, task, { allowedCpuFraction: 1 });
+      await crawler.runCycle();
+      const report = crawler.state.task.last!;
+      expect(report.keysExpired).toEqual(["https://h/stale"]);
+      expect(report.keptByKeys).toBe(2);
+      expect(report.expired.map((e) => e.locator).sort()).toEqual([loose, stale].sort());
+      expect(await store.has(kept)).toBe(true);
+      expect(await store.has(partial)).toBe(true);
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
 describe("Crawler over any store with list({ prefix })", () => {
   it("counts the blocks of a Keep block service through /index", async () => {
     const { startKeepServers } = await import("../_keep_servers.ts");

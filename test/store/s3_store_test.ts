@@ -427,6 +427,33 @@ describe("S3Store on a real S3 server", () => {
     expect((await bucket.chunkIndex().lookup([digest(3)])).size).toBe(0);
   });
 
+  it("keeps the keys a client stages in the bucket, for the next client", async () => {
+    const { startOrigin } = await import("../_origin_server.ts");
+    const origin = await startOrigin();
+    try {
+      const bucket = await newBucketStore("stage");
+      const body = randomBytes(300_000);
+      origin.set("/staged.bin", body);
+      const first = new BlockClient({ services: [bucket] });
+      expect(first.keyIndex?.id).toMatch(/\/keys$/);
+      const url = origin.url("/staged.bin");
+      const staged = await first.stage(url, { blockSize: 100_000 });
+      await origin.close();
+      // A new client, as a new process would be: the bucket remembers, no origin needed.
+      const next = new BlockClient({ services: [bucket] });
+      const again = await next.stage(url, { offline: true });
+      expect(again.manifest.toText()).toBe(staged.manifest.toText());
+      const back = new Uint8Array(await new Response(next.readable(again.manifest)).arrayBuffer());
+      expect(Buffer.from(back).equals(Buffer.from(body))).toBe(true);
+      // The key objects are not blocks.
+      const blocks = [];
+      for await (const info of bucket.list()) blocks.push(info.locator);
+      expect(blocks.length).toBe(3);
+    } finally {
+      await origin.close().catch(() => {});
+    }
+  });
+
   it("is walked by the crawler through list", async () => {
     const walked = await newBucketStore("crawl");
     let bytes = 0;
