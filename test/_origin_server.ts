@@ -35,6 +35,8 @@ export interface OriginBehaviour {
   etags: boolean;
   /** Paths answered with a 302 to another URL. */
   redirects: Map<string, string>;
+  /** Statuses to answer the next requests with, one each (consumed in order). */
+  fail: number[];
 }
 
 /** A running origin. */
@@ -66,6 +68,7 @@ export async function startOrigin(): Promise<Origin> {
     rate: 0,
     etags: true,
     redirects: new Map(),
+    fail: [],
   };
   const origin = {
     bodyBytes: 0,
@@ -90,6 +93,11 @@ export async function startOrigin(): Promise<Origin> {
     if (typeof req.headers["if-range"] === "string") record.ifRange = req.headers["if-range"];
     if (req.headers.authorization !== undefined) record.auth = req.headers.authorization;
     origin.requests.push(record);
+    const failure = behaviour.fail.shift();
+    if (failure !== undefined) {
+      res.writeHead(failure).end(`injected ${failure}`);
+      return;
+    }
     const redirect = behaviour.redirects.get(path);
     if (redirect !== undefined) {
       res.writeHead(302, { location: redirect }).end();

@@ -277,14 +277,19 @@ class StageRun {
         typeof this.#options.netrc === "string" ? this.#options.netrc : undefined,
       );
     }
-    if (entry !== undefined && entry.manifest !== "" && !this.#options.refresh) {
+    const partial = entry?.partial;
+    const resumable = partial !== undefined && !this.#options.refresh &&
+      resumeValidator(partial.validators) !== undefined;
+    // An unfinished transfer of a newer version goes first: its If-Range
+    // tells whether the object is still that version (else it starts over).
+    if (entry !== undefined && entry.manifest !== "" && !this.#options.refresh && !resumable) {
       const conditional: Record<string, string> = {};
       if (entry.validators?.etag) conditional["if-none-match"] = entry.validators.etag;
       if (entry.validators?.lastModified) {
         conditional["if-modified-since"] = entry.validators.lastModified;
       }
       if (Object.keys(conditional).length > 0) {
-        const response = await this.#request(conditional, "check");
+        const response = await this.#checkRequest(conditional);
         if (response.status === 304) {
           await response.body?.cancel().catch(() => {});
           if (await this.#missingBlock(entry) === undefined) return await this.#reuse(entry, true);
@@ -296,16 +301,13 @@ class StageRun {
         }
       }
     }
-    const partial = entry?.partial;
-    if (this.#pending === undefined && partial !== undefined && !this.#options.refresh) {
-      if (resumeValidator(partial.validators) !== undefined) {
-        this.#pieces = partial.pieces.slice();
-        this.#validators = partial.validators;
-        this.#size = partial.validators.contentLength;
-        this.#started = partial.started;
-        this.#stored = this.#pieces.reduce((n, p) => n + p.size, 0);
-        this.#resumed = this.#pieces.length > 0;
-      }
+    if (this.#pending === undefined && resumable) {
+      this.#pieces = partial.pieces.slice();
+      this.#validators = partial.validators;
+      this.#size = partial.validators.contentLength;
+      this.#started = partial.started;
+      this.#stored = this.#pieces.reduce((n, p) => n + p.size, 0);
+      this.#resumed = this.#pieces.length > 0;
     }
     await this.#transfer();
     return await this.#finish();
@@ -677,6 +679,26 @@ class StageRun {
     throw new ServiceError(this.#target.key, `Cannot ${what}: too many redirects`, {
       retryable: false,
     });
+  }
+
+  /** The conditional request, retried within the policy on network errors and 5xx/429. */
+  async #checkRequest(conditional: Record<string, string>): Promise<Response> {
+    const policy = retryPolicy(this.#options.retry ?? { rounds: 6, baseDelay: 500 });
+    for (let round = 1;; round++) {
+      let failure: unknown;
+      try {
+        const response = await this.#request(conditional, "check");
+        if (!isRetryableStatus(response.status) || round >= policy.rounds) return response;
+        failure = await this.#statusError(response, "check");
+      } catch (error) {
+        if (!(error instanceof ServiceError && error.retryable) || round >= policy.rounds) {
+          throw error;
+        }
+        failure = error;
+      }
+      this.#warn(`${errorText(failure)}; asking again (try ${round + 1} of ${policy.rounds})`);
+      await sleep(backoffDelay(policy, round), this.#options.signal);
+    }
   }
 
   /** A typed error for a status that is not what was asked for; the body is let go. */

@@ -49,7 +49,10 @@ describe("BlockClient.stage", () => {
     expect(first.manifest.files[0]!.name).toBe("data.bin");
     expect((await read(c, first.manifest)).equals(body)).toBe(true);
     const sent = origin.bodyBytes;
+    // The check is retried like any request: a 503, then a 304.
+    origin.behaviour.fail = [503];
     const second = await c.stage(origin.url("/data.bin"), options);
+    expect(warnings.join("\n")).toMatch(/HTTP 503.*asking again/);
     expect(second.reused).toBe(true);
     expect(second.fetched).toBe(0);
     expect(origin.bodyBytes).toBe(sent);
@@ -172,6 +175,37 @@ describe("BlockClient.stage", () => {
     expect((await c.keyIndex!.get(second.key))!.partial).toBeUndefined();
   });
 
+  it("resumes an interrupted refetch of a changed object, keeping the old manifest meanwhile", async () => {
+    const v1 = randomBytes(2 * MiB);
+    const v2 = randomBytes(8 * MiB);
+    origin.set("/versions", v1);
+    const c = client();
+    const url = origin.url("/versions");
+    const first = await c.stage(url, options);
+    origin.set("/versions", v2);
+    origin.behaviour.rate = 16 * MiB;
+    const controller = new AbortController();
+    await expect(c.stage(url, {
+      ...options,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.bytesStored >= 4 * MiB) controller.abort(new Error("stop"));
+      },
+    })).rejects.toThrow("stop");
+    const entry = (await c.keyIndex!.get(url))!;
+    expect(entry.manifest).toBe(first.manifest.toText());
+    expect(entry.partial!.pieces.length).toBeGreaterThan(0);
+    const offline = await c.stage(url, { ...options, offline: true });
+    expect((await read(c, offline.manifest)).equals(v1)).toBe(true);
+    origin.behaviour.rate = 0;
+    const recorded = entry.partial!.pieces.reduce((n, p) => n + p.size, 0);
+    const before = origin.bodyBytes;
+    const resumed = await c.stage(url, options);
+    expect(resumed.resumed).toBe(true);
+    expect(origin.bodyBytes - before).toBeLessThanOrEqual(v2.length - recorded + MiB);
+    expect((await read(c, resumed.manifest)).equals(v2)).toBe(true);
+  });
+
   it("checks the checksum the origin gives, and records nothing on a mismatch", async () => {
     const body = randomBytes(2 * MiB + 9);
     for (const kind of ["content-md5", "digest", "repr-digest", "s3"] as const) {
@@ -194,6 +228,22 @@ describe("BlockClient.stage", () => {
       ChecksumMismatchError,
     );
     expect(await c.keyIndex!.get(origin.url("/bad"))).toBeUndefined();
+  });
+
+  it("fails for good, in one line, on a 404 or when retries run out", async () => {
+    const c = client();
+    const missing = await c.stage(origin.url("/nothing"), options).catch((e) => e);
+    expect(missing.status).toBe(404);
+    expect(missing.retryable).toBe(false);
+    origin.set("/busy", randomBytes(100));
+    origin.behaviour.fail = [503, 503, 503];
+    const busy = await c.stage(origin.url("/busy"), {
+      ...options,
+      retry: { rounds: 3, baseDelay: 1 },
+    })
+      .catch((e) => e);
+    expect(busy.message).toMatch(/HTTP 503/);
+    expect(await c.keyIndex!.get(origin.url("/busy"))).toBeUndefined();
   });
 
   it("says AuthError in one line on 401, and takes credentials from the URL or a netrc", async () => {
