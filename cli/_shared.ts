@@ -7,7 +7,7 @@
 import { statSync } from "node:fs";
 import { basename } from "node:path";
 import { BlockClient, type BlockClientOptions } from "../lib/client/block_client.ts";
-import type { BlockStore } from "../lib/model/block_store.ts";
+import { type BlockStore, DEFAULT_BLOCK_SIZE } from "../lib/model/block_store.ts";
 import type { DigestAlgorithm } from "../lib/model/digest.ts";
 import { Manifest } from "../lib/model/manifest.ts";
 import { ManifestError } from "../lib/model/errors.ts";
@@ -34,6 +34,52 @@ export const SERVICE_OPTIONS: OptionTable = {
   },
   token: { type: "string", value: "T", help: "API token for services (default $STOWAGE_TOKEN)" },
 };
+
+/** The options of commands that store blocks (`put`, `fetch`). */
+export const WRITE_OPTIONS: OptionTable = {
+  "block-size": {
+    type: "string",
+    value: "SIZE",
+    help: "bytes per block, e.g. 8M, 64MiB; at most 64MiB, Keep's limit (default 64MiB)",
+  },
+  copies: {
+    type: "string",
+    value: "N",
+    help: "replicas per block (default 2 with services, else 1)",
+  },
+  "blocks-in-flight": {
+    type: "string",
+    value: "N",
+    help: "blocks being stored at once (default 4 with services, else 3)",
+  },
+};
+
+/**
+ * `--block-size`, checked: at most 64 MiB.
+ *
+ * @throws {UsageError} On a bad size.
+ */
+export function blockSizeOf(values: Values): number {
+  const text = stringValue(values, "block-size");
+  if (text === undefined) return DEFAULT_BLOCK_SIZE;
+  const size = parseSize(text, "--block-size");
+  if (size > DEFAULT_BLOCK_SIZE) {
+    throw new UsageError(
+      `--block-size '${text}' is more than 64MiB, the largest block Keep allows`,
+    );
+  }
+  return size;
+}
+
+/**
+ * `--blocks-in-flight`: into the local store, three let the hashing threads
+ * hash two blocks while one is written (memory: four blocks); remote
+ * services gain from more parallel uploads.
+ */
+export function blocksInFlightOf(values: Values, remote: boolean): number {
+  const text = stringValue(values, "blocks-in-flight");
+  return text === undefined ? (remote ? 4 : 3) : integer(text, "--blocks-in-flight", 1, 64);
+}
 
 /** The local store: `--dir`, else the default folder. */
 export function localStore(values: Values): FileStore {

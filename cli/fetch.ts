@@ -6,12 +6,18 @@
  *
  * @module
  */
-import { DEFAULT_BLOCK_SIZE } from "../lib/model/block_store.ts";
 import type { FileStore } from "../lib/store/file_store.ts";
 import { type Command, flagValue, listValue, stringValue, UsageError } from "./_command.ts";
-import { integer, makeClient, parseSize, SERVICE_OPTIONS, writeText } from "./_shared.ts";
-import { PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
-import type { ProgressSubject } from "./_progress.ts";
+import {
+  blocksInFlightOf,
+  blockSizeOf,
+  integer,
+  makeClient,
+  SERVICE_OPTIONS,
+  WRITE_OPTIONS,
+  writeText,
+} from "./_shared.ts";
+import { PROGRESS_OPTIONS, type ProgressSubject, startProgress } from "./_progress.ts";
 
 /** See the module doc. */
 export const fetchCommand: Command = {
@@ -41,27 +47,13 @@ export const fetchCommand: Command = {
       help: "credentials per host from this netrc file (default $NETRC, else ~/.netrc)",
     },
     "no-netrc": { type: "boolean", help: "read no netrc file" },
-    "block-size": {
-      type: "string",
-      value: "SIZE",
-      help: "bytes per block, e.g. 8M, 64MiB; at most 64MiB (default 64MiB)",
-    },
     name: {
       type: "string",
       value: "NAME",
       help: "file name in the manifest (default: the URL's last path segment)",
     },
     ...SERVICE_OPTIONS,
-    copies: {
-      type: "string",
-      value: "N",
-      help: "replicas per block (default 2 with services, else 1)",
-    },
-    "blocks-in-flight": {
-      type: "string",
-      value: "N",
-      help: "blocks being stored at once (default 4 with services, else 3)",
-    },
+    ...WRITE_OPTIONS,
     ...PROGRESS_OPTIONS,
   },
   async run({ args, values, io, interrupted }) {
@@ -70,13 +62,7 @@ export const fetchCommand: Command = {
     if (!/^https?:\/\//i.test(url)) {
       throw new UsageError("fetch needs an http:// or https:// URL", fetchCommand);
     }
-    const blockSizeText = stringValue(values, "block-size");
-    const blockSize = blockSizeText === undefined
-      ? DEFAULT_BLOCK_SIZE
-      : parseSize(blockSizeText, "--block-size");
-    if (blockSize > DEFAULT_BLOCK_SIZE) {
-      throw new UsageError(`--block-size '${blockSizeText}' is more than 64MiB`, fetchCommand);
-    }
+    const blockSize = blockSizeOf(values);
     const headers: Record<string, string> = {};
     for (const header of listValue(values, "header")) {
       const at = header.indexOf(":");
@@ -102,7 +88,6 @@ export const fetchCommand: Command = {
         },
       );
       if (!remote) await (client.services[0] as FileStore).open();
-      const inFlightText = stringValue(values, "blocks-in-flight");
       result = await client.stage(url, {
         headers,
         signal: interrupted,
@@ -110,9 +95,7 @@ export const fetchCommand: Command = {
         offline: flagValue(values, "offline"),
         netrc,
         blockSize,
-        blocksInFlight: inFlightText === undefined
-          ? (remote ? 4 : 3)
-          : integer(inFlightText, "--blocks-in-flight", 1, 64),
+        blocksInFlight: blocksInFlightOf(values, remote),
         ...(stringValue(values, "name") === undefined
           ? {}
           : { name: stringValue(values, "name")! }),

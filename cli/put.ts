@@ -14,7 +14,6 @@
  */
 import { resolve } from "node:path";
 import type { BlockClient } from "../lib/client/block_client.ts";
-import { DEFAULT_BLOCK_SIZE } from "../lib/model/block_store.ts";
 import type { StoredPiece } from "../lib/model/key_index.ts";
 import { locatorOf } from "../lib/model/locator.ts";
 import type { Manifest } from "../lib/model/manifest.ts";
@@ -27,11 +26,13 @@ import { fileReadable } from "../lib/platform/_node_io.ts";
 import type { WriteProgress } from "../lib/write/block_write_stream.ts";
 import { type Command, flagValue, stringValue, UsageError } from "./_command.ts";
 import {
+  blocksInFlightOf,
+  blockSizeOf,
   integer,
   makeClient,
   manifestName,
-  parseSize,
   SERVICE_OPTIONS,
+  WRITE_OPTIONS,
   writeText,
 } from "./_shared.ts";
 import { type Progress, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
@@ -46,11 +47,6 @@ export const put: Command = {
     json: {
       type: "boolean",
       help: "print the manifest as JSON, with its portable data hash, instead of Keep text",
-    },
-    "block-size": {
-      type: "string",
-      value: "SIZE",
-      help: "bytes per block, e.g. 8M, 64MiB; at most 64MiB, Keep's limit (default 64MiB)",
     },
     algorithm: {
       type: "string",
@@ -69,11 +65,7 @@ export const put: Command = {
         "fixed: blocks of --block-size, as arv-put cuts them (default); content: content-defined chunks, each stored once, packed into blocks",
     },
     ...SERVICE_OPTIONS,
-    copies: {
-      type: "string",
-      value: "N",
-      help: "replicas per block (default 2 with services, else 1)",
-    },
+    ...WRITE_OPTIONS,
     "create-bucket": {
       type: "boolean",
       help: "create the s3:// services' buckets first, when they do not exist yet",
@@ -90,11 +82,6 @@ export const put: Command = {
       type: "boolean",
       help: "send nothing: say how many blocks would be sent, and exit 2 if any",
     },
-    "blocks-in-flight": {
-      type: "string",
-      value: "N",
-      help: "blocks being stored at once (default 4 with services, else 3)",
-    },
     ...PROGRESS_OPTIONS,
   },
   async run({ args, values, io, interrupted }) {
@@ -102,16 +89,7 @@ export const put: Command = {
       throw new UsageError("put needs one input: a file path, or - for stdin", put);
     }
     const input = args[0]!;
-    const blockSizeText = stringValue(values, "block-size");
-    const blockSize = blockSizeText === undefined
-      ? DEFAULT_BLOCK_SIZE
-      : parseSize(blockSizeText, "--block-size");
-    if (blockSize > DEFAULT_BLOCK_SIZE) {
-      throw new UsageError(
-        `--block-size '${blockSizeText}' is more than 64MiB, the largest block Keep allows`,
-        put,
-      );
-    }
+    const blockSize = blockSizeOf(values);
     const chunking = stringValue(values, "chunking") ?? "fixed";
     if (chunking !== "fixed" && chunking !== "content") {
       throw new UsageError(`--chunking must be fixed or content, not '${chunking}'`, put);
@@ -153,13 +131,7 @@ export const put: Command = {
           if (service instanceof S3Store) await service.createBucket({ signal: interrupted });
         }
       }
-      // Into the local store, three blocks in flight let the hashing threads
-      // hash two while one is written (memory: four blocks); remote services
-      // gain from more parallel uploads.
-      const inFlightText = stringValue(values, "blocks-in-flight");
-      const blocksInFlight = inFlightText === undefined
-        ? (remote ? 4 : 3)
-        : integer(inFlightText, "--blocks-in-flight", 1, 64);
+      const blocksInFlight = blocksInFlightOf(values, remote);
       const source = (): ReadableStream<Uint8Array> =>
         input === "-" ? io.stdin() : fileReadable(input);
       if (dryRun) {

@@ -25,12 +25,16 @@ function cli(
   args: string[],
   env: Record<string, string> = {},
   killWhen?: () => Promise<boolean>,
+  stdinFile?: string,
 ): Promise<Run & { killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...command, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [stdinFile === undefined ? "ignore" : "pipe", "pipe", "pipe"],
       env: { ...process.env, ...env },
     });
+    if (stdinFile !== undefined) {
+      void readFile(stdinFile).then((bytes) => child.stdin!.end(bytes), reject);
+    }
     let out = "";
     let err = "";
     let killed = false;
@@ -196,32 +200,24 @@ describe("stowage fetch, keys and resumable put", () => {
       expect(JSON.parse(rerun.out).stored.chunksReused).toBe(done);
       // The record is gone once the put is done.
       expect(await entriesUnder(join(cache, "stowage", "keys"))).toEqual([]);
-      // The same bytes from stdin, with --skip-existing, send nothing; --dry-run says so.
-      const dry = await cli([
-        "put",
-        file,
-        "--service",
-        urls[0]!,
-        "--block-size",
-        "1M",
-        "--copies",
-        "1",
-        "--dry-run",
-      ], env);
+      // --dry-run says what would be sent; the same bytes from stdin with
+      // --skip-existing send nothing.
+      const service = ["--service", urls[0]!, "--block-size", "1M", "--copies", "1"];
+      const dry = await cli(["put", file, ...service, "--dry-run"], env);
       expect(dry.code).toBe(0);
       expect(dry.out).toMatch(/^0 of 16 blocks/);
-      await writeFile(file, randomBytes(MiB));
-      const dryNew = await cli([
-        "put",
+      const puts = servers[0]!.requests.PUT ?? 0;
+      const fromStdin = await cli(
+        ["put", "-", ...service, "--skip-existing"],
+        env,
+        undefined,
         file,
-        "--service",
-        urls[0]!,
-        "--block-size",
-        "1M",
-        "--copies",
-        "1",
-        "--dry-run",
-      ], env);
+      );
+      expect(fromStdin.code, fromStdin.err).toBe(0);
+      expect(servers[0]!.requests.PUT ?? 0).toBe(puts);
+      expect(fromStdin.out).toMatch(/ 0:16777216:stdin\n$/);
+      await writeFile(file, randomBytes(MiB));
+      const dryNew = await cli(["put", file, ...service, "--dry-run"], env);
       expect(dryNew.code).toBe(2);
       expect(dryNew.out).toMatch(/^1 of 1 blocks/);
     } finally {
