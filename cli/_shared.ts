@@ -268,6 +268,21 @@ export async function writeText(io: CliIO, text: string): Promise<void> {
   await writer.close();
 }
 
+/**
+ * Prints a manifest: Keep text, or with `--json` its JSON form, its portable
+ * data hash and `extra` fields.
+ */
+export async function writeManifest(
+  io: CliIO,
+  values: Values,
+  manifest: Manifest,
+  extra: Record<string, unknown>,
+): Promise<void> {
+  if (values.json !== true) return await writeText(io, manifest.toText());
+  const json = { ...manifest.toJSON(), portableDataHash: manifest.portableDataHash(), ...extra };
+  await writeText(io, `${JSON.stringify(json, null, 2)}\n`);
+}
+
 /** The name a file gets in a manifest: `--name`, else its base name (`stdin` for `-`). */
 export function manifestName(values: Values, input: string): string {
   return stringValue(values, "name") ?? (input === "-" ? "stdin" : basename(input));

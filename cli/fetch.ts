@@ -15,7 +15,7 @@ import {
   makeClient,
   SERVICE_OPTIONS,
   WRITE_OPTIONS,
-  writeText,
+  writeManifest,
 } from "./_shared.ts";
 import { PROGRESS_OPTIONS, type ProgressSubject, startProgress } from "./_progress.ts";
 
@@ -110,26 +110,7 @@ export const fetchCommand: Command = {
     }
     const { manifest, entry, fetched, reused, resumed, restarts } = result;
     const { manifest: _text, ...key } = entry;
-    await writeText(
-      io,
-      flagValue(values, "json")
-        ? `${
-          JSON.stringify(
-            {
-              ...manifest.toJSON(),
-              portableDataHash: manifest.portableDataHash(),
-              key,
-              fetched,
-              reused,
-              resumed,
-              restarts,
-            },
-            null,
-            2,
-          )
-        }\n`
-        : manifest.toText(),
-    );
+    await writeManifest(io, values, manifest, { key, fetched, reused, resumed, restarts });
     return 0;
   },
 };

@@ -33,6 +33,7 @@ import {
   manifestName,
   SERVICE_OPTIONS,
   WRITE_OPTIONS,
+  writeManifest,
   writeText,
 } from "./_shared.ts";
 import { type Progress, PROGRESS_OPTIONS, startProgress } from "./_progress.ts";
@@ -182,22 +183,9 @@ export const put: Command = {
       progress.done();
     }
     const { manifest, bytes, bytesStored, chunks, chunksReused } = result;
-    await writeText(
-      io,
-      flagValue(values, "json")
-        ? `${
-          JSON.stringify(
-            {
-              ...manifest.toJSON(),
-              portableDataHash: manifest.portableDataHash(),
-              stored: { bytes, bytesStored, chunks, chunksReused },
-            },
-            null,
-            2,
-          )
-        }\n`
-        : manifest.toText(),
-    );
+    await writeManifest(io, values, manifest, {
+      stored: { bytes, bytesStored, chunks, chunksReused },
+    });
     return 0;
   },
 };
