@@ -37,6 +37,10 @@ export interface OriginBehaviour {
   redirects: Map<string, string>;
   /** Statuses to answer the next requests with, one each (consumed in order). */
   fail: number[];
+  /** Serve ranges whatever If-Range says (a broken server). */
+  ignoreIfRange: boolean;
+  /** Send no Last-Modified (with `etags: false`, no validator at all). */
+  noLastModified: boolean;
 }
 
 /** A running origin. */
@@ -69,6 +73,8 @@ export async function startOrigin(): Promise<Origin> {
     etags: true,
     redirects: new Map(),
     fail: [],
+    ignoreIfRange: false,
+    noLastModified: false,
   };
   const origin = {
     bodyBytes: 0,
@@ -115,7 +121,9 @@ export async function startOrigin(): Promise<Origin> {
       res.writeHead(404).end("not found");
       return;
     }
-    const validators: Record<string, string> = { "last-modified": object.lastModified };
+    const validators: Record<string, string> = behaviour.noLastModified
+      ? {}
+      : { "last-modified": object.lastModified };
     if (behaviour.etags) validators.etag = object.etag;
     const inm = req.headers["if-none-match"];
     const ims = req.headers["if-modified-since"];
@@ -132,7 +140,7 @@ export async function startOrigin(): Promise<Origin> {
     const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? "");
     const ifRange = req.headers["if-range"];
     const current = ifRange === undefined || ifRange === object.etag ||
-      ifRange === object.lastModified;
+      ifRange === object.lastModified || behaviour.ignoreIfRange;
     if (range !== null && behaviour.ranges && current) {
       start = Number(range[1]);
       end = range[2] === ""

@@ -204,7 +204,10 @@ function redact(text: string): string {
   return text.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1");
 }
 
-/** The origin answered 200 to a resumed range: the object changed, or ranges are not served. */
+/**
+ * The transfer starts over with `response`, a whole 200: the object changed,
+ * or ranges are not served.
+ */
 class Restart {
   constructor(readonly response: Response, readonly reason: string) {}
 }
@@ -386,7 +389,7 @@ class StageRun {
             await error.response.body?.cancel().catch(() => {});
             throw new ServiceError(
               this.#target.key,
-              `the object kept changing while it was fetched (${this.#restarts} starts)`,
+              `started over ${this.#restarts} times, the last because ${error.reason}`,
               { retryable: true },
             );
           }
@@ -433,18 +436,17 @@ class StageRun {
     const validator = resumeValidator(this.#validators);
     const ranged = start > 0 || end !== undefined && end !== this.#size;
     if (this.#noRanges && ranged) {
-      throw new Restart(await this.#request({}, "fetch"), "the server does not serve ranges");
+      throw new Restart(await this.#fullGet(), "the server does not serve ranges");
     }
     if (!ranged || validator === undefined) {
       if (ranged) {
         throw new Restart(
-          await this.#request({}, "fetch"),
+          await this.#fullGet(),
           "the origin gives no strong ETag or Last-Modified to resume against",
         );
       }
       // The whole object, no piece stored: whatever version the origin has now.
-      const response = await this.#request({}, "fetch");
-      if (response.status !== 200) throw await this.#statusError(response, "fetch");
+      const response = await this.#fullGet();
       this.#accept(response);
       this.#pending = undefined;
       return this.#body(response, 0);
@@ -461,7 +463,7 @@ class StageRun {
     }
     if (response.status === 416) {
       await response.body?.cancel().catch(() => {});
-      throw new Restart(await this.#request({}, "fetch"), "the object is shorter than before");
+      throw new Restart(await this.#fullGet(), "the object is shorter than before");
     }
     if (response.status !== 206) throw await this.#statusError(response, "resume");
     const contentRange = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(
@@ -474,10 +476,22 @@ class StageRun {
         Number(contentRange[3]) !== this.#size) ||
       !sameVersion(this.#validators, response.headers)
     ) {
-      throw new Restart(response, "the object changed (its Content-Range or validators moved)");
+      // Not the range of the version pinned: start over from a whole 200.
+      await response.body?.cancel().catch(() => {});
+      throw new Restart(
+        await this.#fullGet(),
+        "the object changed (its Content-Range or validators moved)",
+      );
     }
     this.#inline = undefined;
     return this.#body(response, start);
+  }
+
+  /** A GET of the whole object; any status but 200 is a typed error. */
+  async #fullGet(): Promise<Response> {
+    const response = await this.#request({}, "fetch");
+    if (response.status !== 200) throw await this.#statusError(response, "fetch");
+    return response;
   }
 
   /** Takes a full 200 response as the version being stored. */

@@ -135,6 +135,32 @@ describe("BlockClient.stage", () => {
     expect(warnings.join("\n")).toMatch(/changed/);
   });
 
+  it("never stitches, even from a server that ignores If-Range", async () => {
+    origin.behaviour.ignoreIfRange = true;
+    const v1 = randomBytes(6 * MiB);
+    const v2 = randomBytes(6 * MiB);
+    origin.set("/broken", v1);
+    origin.behaviour.changeAt = { after: 3 * MiB + 5, body: v2 };
+    const c = client();
+    const result = await c.stage(origin.url("/broken"), options);
+    expect((await read(c, result.manifest)).equals(v2)).toBe(true);
+    expect(warnings.join("\n")).toMatch(/Content-Range or validators moved/);
+  });
+
+  it("starts over after a drop when the origin gives no validator to resume against", async () => {
+    origin.behaviour.etags = false;
+    origin.behaviour.noLastModified = true;
+    const body = randomBytes(3 * MiB);
+    origin.set("/plain", body);
+    origin.behaviour.dropAt = [MiB + 100];
+    const c = client();
+    const result = await c.stage(origin.url("/plain"), options);
+    expect((await read(c, result.manifest)).equals(body)).toBe(true);
+    expect(result.restarts).toBe(1);
+    expect(warnings.join("\n")).toMatch(/no strong ETag or Last-Modified/);
+    expect(origin.requests.every((r) => r.range === undefined)).toBe(true);
+  });
+
   it("starts over, with a warning, when the server does not serve ranges", async () => {
     origin.behaviour.ranges = false;
     const body = randomBytes(4 * MiB);
