@@ -155,6 +155,7 @@ export const put: Command = {
           skipExisting,
           signal: interrupted,
           onSent: (bytes) => progress.update(bytes),
+          onNote: (line) => progress.note(line),
           onResume: (bytes) =>
             progress.note(
               `stowage: resuming an earlier put of '${input}': ${bytes} bytes stored already`,
@@ -215,6 +216,7 @@ async function resumablePut(
     signal: AbortSignal;
     onSent: (bytes: number) => void;
     onResume: (bytes: number) => void;
+    onNote: (line: string) => void;
   },
 ): Promise<PutOutcome> {
   const info = await fs.stat(options.path);
@@ -230,6 +232,7 @@ async function resumablePut(
   const resumed = pieces.reduce((n, p) => n + p.size, 0);
   if (resumed > 0) options.onResume(resumed);
   const started = Date.now();
+  let unrecordable = false;
   let sent = resumed;
   let stored = 0;
   await writeRanges({
@@ -239,7 +242,7 @@ async function resumablePut(
     open: (start, end) =>
       Promise.resolve(fileReadable(options.path, end === undefined ? { start } : { start, end })),
     record: async (now) => {
-      if (index === undefined) return;
+      if (index === undefined || unrecordable) return;
       await index.set({
         key,
         manifest: "",
@@ -254,6 +257,14 @@ async function resumablePut(
           blockSize: options.blockSize,
           started,
         },
+      }).catch((error: unknown) => {
+        // The put goes on: only a rerun after a kill would miss the record.
+        unrecordable = true;
+        options.onNote(
+          `stowage: cannot keep a resume record for '${options.path}' (${
+            error instanceof Error ? error.message : String(error)
+          }); the put goes on without one`,
+        );
       });
     },
     blockSize: options.blockSize,

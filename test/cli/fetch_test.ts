@@ -172,6 +172,25 @@ describe("stowage fetch, keys and resumable put", () => {
     expect(JSON.parse(rerun.out)).toMatchObject({ resumed: true, key: { size } });
   });
 
+  it("puts a file even where no resume record can be kept, saying so once", async () => {
+    const { urls, close } = await startKeepServers(1);
+    try {
+      const file = join(dir.path, "input.bin");
+      await writeFile(file, randomBytes(3 * MiB));
+      const notAFolder = join(dir.path, "cache-is-a-file");
+      await writeFile(notAFolder, "");
+      const run = await cli(
+        ["put", file, "--service", urls[0]!, "--copies", "1", "--block-size", "1M"],
+        { XDG_CACHE_HOME: notAFolder },
+      );
+      expect(run.code, run.err).toBe(0);
+      expect(run.out).toMatch(/ 0:3145728:input\.bin\n$/);
+      expect(run.err.match(/cannot keep a resume record/g)?.length).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
   it("resumes a put killed half-way: the rerun sends only the missing blocks (plus one)", async () => {
     const cache = join(dir.path, "cache");
     const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
