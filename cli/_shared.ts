@@ -189,17 +189,18 @@ export function integer(text: string, flag: string, min: number, max: number): n
  *
  * @param text The size.
  * @param flag The flag it came from, for the message.
+ * @param min The smallest size allowed. @default {1}
  * @returns Bytes.
- * @throws {UsageError} When it is not a positive size.
+ * @throws {UsageError} When it is not a size of at least `min`.
  */
-export function parseSize(text: string, flag = "size"): number {
+export function parseSize(text: string, flag = "size", min = 1): number {
   const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(text.trim());
   if (match === null) {
     throw new UsageError(`cannot read ${flag} '${text}': use e.g. 1048576, 8M or 64MiB`);
   }
   const power = " kmgt".indexOf(match[2]!.toLowerCase() || " ");
   const size = Number(match[1]) * 1024 ** power;
-  if (!Number.isSafeInteger(size) || size <= 0) {
+  if (!Number.isSafeInteger(size) || size < min) {
     throw new UsageError(`${flag} '${text}' is out of range`);
   }
   return size;

@@ -139,7 +139,8 @@ function taskFor(name: string | undefined, values: Values, io: CliIO): CrawlerTa
     // The keys `stowage fetch` recorded for this store keep their blocks.
     const keyIndex = makeClient(values, io).client.keyIndex;
     return expireTask({
-      maxBytes: parseSize(maxBytes, "--max-bytes"),
+      // 0 is a budget too: expire everything old enough that no key uses.
+      maxBytes: parseSize(maxBytes, "--max-bytes", 0),
       minAge: minAge * 60_000,
       ...(local ? { chunkIndex: new FileChunkIndex(join(localStore(values).root, "chunks")) } : {}),
       ...(keyIndex === undefined ? {} : { keyIndex }),

@@ -62,6 +62,12 @@ export const fetchCommand: Command = {
     if (!/^https?:\/\//i.test(url)) {
       throw new UsageError("fetch needs an http:// or https:// URL", fetchCommand);
     }
+    if (flagValue(values, "offline") && flagValue(values, "refresh")) {
+      throw new UsageError(
+        "--offline and --refresh contradict each other: choose one",
+        fetchCommand,
+      );
+    }
     const blockSize = blockSizeOf(values);
     const headers: Record<string, string> = {};
     for (const header of listValue(values, "header")) {

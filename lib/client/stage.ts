@@ -256,6 +256,9 @@ class StageRun {
     const { key } = this.#target;
     const signal = this.#options.signal;
     signal?.throwIfAborted();
+    if (this.#options.offline && this.#options.refresh) {
+      throw new TypeError(`Cannot stage '${key}': offline and refresh contradict each other`);
+    }
     this.#entry = await this.#index.get(key, signal === undefined ? {} : { signal });
     const entry = this.#entry;
     if (this.#options.offline) {

@@ -248,6 +248,7 @@ describe("stowage CLI (in-process)", () => {
     expect(parseSize("64MiB")).toBe(64 * 1024 * 1024);
     expect(parseSize("8k")).toBe(8192);
     expect(() => parseSize("0")).toThrow();
+    expect(parseSize("0", "--max-bytes", 0)).toBe(0);
   });
 });
 
