@@ -226,8 +226,10 @@ async function resumablePut(
   const key = `put:${resolve(options.path)}`;
   const entry = index === undefined ? undefined : await index.get(key).catch(() => undefined);
   const previous = entry?.partial;
+  // Pieces of this very file, named and replicated as this put would.
   const resumable = previous !== undefined && previous.validators.contentLength === size &&
-    previous.validators.mtime === mtime;
+    previous.validators.mtime === mtime && previous.algorithm === client.algorithm &&
+    previous.copies >= client.copies;
   const pieces: StoredPiece[] = resumable ? previous.pieces.slice() : [];
   const resumed = pieces.reduce((n, p) => n + p.size, 0);
   if (resumed > 0) options.onResume(resumed);
@@ -255,6 +257,8 @@ async function resumablePut(
           pieces: [...now],
           validators: { contentLength: size, mtime },
           blockSize: options.blockSize,
+          algorithm: client.algorithm,
+          copies: client.copies,
           started,
         },
       }).catch((error: unknown) => {

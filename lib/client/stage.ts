@@ -285,7 +285,8 @@ class StageRun {
     }
     const partial = entry?.partial;
     const resumable = partial !== undefined && !this.#options.refresh &&
-      resumeValidator(partial.validators) !== undefined;
+      resumeValidator(partial.validators) !== undefined &&
+      partial.algorithm === this.#client.algorithm && partial.copies >= this.#copies();
     // An unfinished transfer of a newer version goes first: its If-Range
     // tells whether the object is still that version (else it starts over).
     if (entry !== undefined && entry.manifest !== "" && !this.#options.refresh && !resumable) {
@@ -572,10 +573,17 @@ class StageRun {
         pieces: [...pieces],
         validators: this.#validators,
         blockSize: this.#options.blockSize ?? DEFAULT_BLOCK_SIZE,
+        algorithm: this.#client.algorithm,
+        copies: this.#copies(),
         started: this.#started,
       },
     };
     await this.#index.set(this.#entry);
+  }
+
+  /** Replicas per block this stage stores. */
+  #copies(): number {
+    return this.#options.copies ?? this.#client.copies;
   }
 
   /** Checks the checksum, then records the manifest as the key's. */

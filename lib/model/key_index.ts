@@ -67,6 +67,10 @@ export interface PartialTransfer {
   validators: KeyValidators;
   /** The block size of the transfer. */
   blockSize: number;
+  /** The digest algorithm the pieces are named with: a resume with another starts again. */
+  algorithm: DigestAlgorithm;
+  /** Replicas each piece was stored at: a resume that wants more starts again. */
+  copies: number;
   /** When it started, ms since the epoch. */
   started: number;
 }

@@ -232,6 +232,30 @@ describe("BlockClient.stage", () => {
     expect((await read(c, resumed.manifest)).equals(v2)).toBe(true);
   });
 
+  it("does not resume pieces named with another digest algorithm", async () => {
+    const body = randomBytes(6 * MiB);
+    origin.set("/algo", body);
+    origin.behaviour.rate = 16 * MiB;
+    const store = new MemoryStore();
+    const index = new MemoryKeyIndex();
+    const sha = new BlockClient({ services: [store], keyIndex: index, algorithm: "sha256" });
+    const controller = new AbortController();
+    await expect(sha.stage(origin.url("/algo"), {
+      ...options,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.bytesStored >= 3 * MiB) controller.abort(new Error("stop"));
+      },
+    })).rejects.toThrow("stop");
+    expect((await index.get(origin.url("/algo")))!.partial!.pieces.length).toBeGreaterThan(0);
+    origin.behaviour.rate = 0;
+    const md5 = new BlockClient({ services: [store], keyIndex: index });
+    const result = await md5.stage(origin.url("/algo"), options);
+    expect(result.resumed).toBe(false);
+    expect(result.manifest.blocks().every((l) => /^[0-9a-f]{32}\+/.test(l))).toBe(true);
+    expect((await read(md5, result.manifest)).equals(body)).toBe(true);
+  });
+
   it("checks the checksum the origin gives, and records nothing on a mismatch", async () => {
     const body = randomBytes(2 * MiB + 9);
     for (const kind of ["content-md5", "digest", "repr-digest", "s3"] as const) {

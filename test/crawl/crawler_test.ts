@@ -358,6 +358,8 @@ describe("expireTask and the key index", () => {
           pieces: [{ offset: 0, size: 27, locator: partial }],
           validators: {},
           blockSize: 64,
+          algorithm: "md5",
+          copies: 1,
           started: now,
         },
       });
