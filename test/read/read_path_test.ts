@@ -824,7 +824,13 @@ describe("the concurrency controller in the read path", () => {
 
   it("reads through a server that refuses past 2 requests at once, and sends fewer", async () => {
     const data = randomBytes(24 * MiB);
-    server = await startRangeServer(data, { delayMs: 2, maxConcurrent: 2 });
+    // Each connection capped, so requests overlap and the limit is met
+    // whatever the machine's load (on bare loopback they could run one by one).
+    server = await startRangeServer(data, {
+      delayMs: 2,
+      maxConcurrent: 2,
+      bytesPerSecond: 32e6,
+    });
     // The default retry policy: its first wait is short.
     const reader = openReader(await httpSource(server.url));
     expect(Buffer.from(await readAll(reader)).equals(Buffer.from(data))).toBe(true);
