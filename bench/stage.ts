@@ -14,12 +14,10 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
-import { BlockClient, FileStore, type KeyEntry } from "../mod.ts";
+import { BlockClient, FileStore } from "../mod.ts";
 import { fileWritable } from "../lib/platform/_node_io.ts";
+import { keyEntriesUnder, recordedBytes, runCli } from "../test/_cli_process.ts";
 import { startKeepServers } from "../test/_keep_servers.ts";
 import { startOrigin } from "../test/_origin_server.ts";
 import { join, randomBytes, tempDir } from "../test/_utils.ts";
@@ -29,53 +27,8 @@ import { arg, runtime } from "./_utils.ts";
 const MiB = 1 << 20;
 const size = Number(arg("mib", "96")) * MiB;
 const block = 64 * MiB;
-const root = process.env.STOWAGE_ROOT ?? fileURLToPath(new URL("..", import.meta.url));
-const cliCommand = runtime === "deno"
-  ? ["run", "-A", join(root, "cli", "main.ts")]
-  : [join(root, "bin", "stowage.js")];
-
-function cli(args: string[], env: Record<string, string>, killWhen?: () => Promise<boolean>) {
-  return new Promise<{ code: number | null; out: string; killed: boolean }>((resolve, reject) => {
-    const child = spawn(process.execPath, [...cliCommand, ...args], {
-      stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, ...env },
-    });
-    let out = "";
-    let killed = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    child.stdout!.on("data", (c: Uint8Array) => (out += new TextDecoder().decode(c)));
-    child.once("error", reject);
-    const poll = async (): Promise<void> => {
-      if (child.exitCode !== null || killWhen === undefined) return;
-      if (await killWhen()) {
-        killed = true;
-        child.kill("SIGKILL");
-        return;
-      }
-      timer = setTimeout(() => void poll(), 10);
-    };
-    void poll();
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, killed });
-    });
-  });
-}
-
-async function entries(dir: string): Promise<KeyEntry[]> {
-  const out: KeyEntry[] = [];
-  for (const file of (await readdir(dir, { recursive: true }).catch(() => [])).map(String)) {
-    if (!/[0-9a-f]{3}\/[0-9a-f]{64}$/.test(file)) continue;
-    try {
-      out.push(JSON.parse(await readFile(join(dir, file), "utf8")) as KeyEntry);
-    } catch {
-      // Being replaced.
-    }
-  }
-  return out;
-}
-const recorded = (e: KeyEntry | undefined) =>
-  e?.partial?.pieces.reduce((n, p) => n + p.size, 0) ?? 0;
+const cli = (args: string[], env: Record<string, string>, killWhen?: () => Promise<boolean>) =>
+  runCli(args, { env, ...(killWhen === undefined ? {} : { killWhen }) });
 
 const dir = await tempDir();
 const origin = await startOrigin();
@@ -122,9 +75,9 @@ try {
   const kill = await cli(
     fetchArgs,
     {},
-    async () => recorded((await entries(join(killedStore, "keys")))[0]) > 0,
+    async () => recordedBytes((await keyEntriesUnder(join(killedStore, "keys")))[0]) > 0,
   );
-  const fetchStored = recorded((await entries(join(killedStore, "keys")))[0]);
+  const fetchStored = recordedBytes((await keyEntriesUnder(join(killedStore, "keys")))[0]);
   origin.behaviour.rate = 0;
   sent = origin.bodyBytes;
   const rerun = await cli(fetchArgs, {});
@@ -134,7 +87,8 @@ try {
   // stowage put, killed once its first block is recorded, then run again.
   const file = join(dir.path, "input.bin");
   await writeFile(file, body);
-  // To a block server that takes 400 ms per PUT, so the kill lands mid-way.
+  // To a block server that takes 400 ms per PUT, one block at a time, so
+  // the kill lands between blocks.
   const servers = await startKeepServers(1, () => async (request) => {
     if (request.method === "PUT") await new Promise((resolve) => setTimeout(resolve, 400));
     return undefined;
@@ -147,6 +101,8 @@ try {
     servers.urls[0]!,
     "--copies",
     "1",
+    "--blocks-in-flight",
+    "1",
     "--json",
     "--quiet",
   ];
@@ -154,9 +110,9 @@ try {
   const putKill = await cli(
     putArgs,
     putEnv,
-    async () => recorded((await entries(join(cache, "stowage", "keys")))[0]) > 0,
+    async () => recordedBytes((await keyEntriesUnder(join(cache, "stowage", "keys")))[0]) > 0,
   );
-  const putStored = recorded((await entries(join(cache, "stowage", "keys")))[0]);
+  const putStored = recordedBytes((await keyEntriesUnder(join(cache, "stowage", "keys")))[0]);
   const putRerun = await cli(putArgs, putEnv);
   await servers.close();
   const putRerunMoved = JSON.parse(putRerun.out).stored.bytesStored as number;

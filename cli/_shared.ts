@@ -103,8 +103,7 @@ export function serviceUrls(values: Values, io: CliIO): string[] {
 export function makeClient(
   values: Values,
   io: CliIO,
-  options: { algorithm?: DigestAlgorithm; copies?: number; cache?: boolean; progress?: Progress } =
-    {},
+  options: { algorithm?: DigestAlgorithm; cache?: boolean; progress?: Progress } = {},
 ): { client: BlockClient; remote: boolean } {
   const services = serviceUrls(values, io);
   for (const service of services) checkServiceString(service);
@@ -130,7 +129,9 @@ export function makeClient(
   // prefetcher's parts of a block, and holds the blocks prefetched ahead.
   if (!options.cache) clientOptions.cache = false;
   if (options.algorithm !== undefined) clientOptions.algorithm = options.algorithm;
-  if (options.copies !== undefined) clientOptions.copies = options.copies;
+  // `--copies`, for the commands that store blocks.
+  const copies = stringValue(values, "copies");
+  if (copies !== undefined) clientOptions.copies = integer(copies, "--copies", 1, 100);
   if (token !== undefined) clientOptions.token = token;
   try {
     return { client: new BlockClient(clientOptions), remote: services.length > 0 };

@@ -11,7 +11,6 @@ import { type Command, flagValue, listValue, stringValue, UsageError } from "./_
 import {
   blocksInFlightOf,
   blockSizeOf,
-  integer,
   makeClient,
   SERVICE_OPTIONS,
   WRITE_OPTIONS,
@@ -84,15 +83,7 @@ export const fetchCommand: Command = {
     const progress = startProgress(io, values, subject);
     let result;
     try {
-      const copiesText = stringValue(values, "copies");
-      const { client, remote } = makeClient(
-        values,
-        io,
-        copiesText === undefined ? { progress } : {
-          progress,
-          copies: integer(copiesText, "--copies", 1, 100),
-        },
-      );
+      const { client, remote } = makeClient(values, io, { progress });
       if (!remote) await (client.services[0] as FileStore).open();
       result = await client.stage(url, {
         headers,

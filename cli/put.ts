@@ -28,7 +28,6 @@ import { type Command, flagValue, stringValue, UsageError } from "./_command.ts"
 import {
   blocksInFlightOf,
   blockSizeOf,
-  integer,
   makeClient,
   manifestName,
   SERVICE_OPTIONS,
@@ -99,13 +98,10 @@ export const put: Command = {
     if (algorithm !== "md5" && algorithm !== "sha256") {
       throw new UsageError(`--algorithm must be md5 or sha256, not '${algorithm}'`, put);
     }
-    let total: number | undefined;
-    if (input !== "-") {
-      // Surface a missing file before any block is written.
-      const info = await fs.stat(input);
-      if (info.isDirectory()) throw new UsageError(`'${input}' is a folder, not a file`, put);
-      total = info.size;
-    }
+    // Surface a missing file before any block is written.
+    const info = input === "-" ? undefined : await fs.stat(input);
+    if (info?.isDirectory()) throw new UsageError(`'${input}' is a folder, not a file`, put);
+    const total = info?.size;
     const dryRun = flagValue(values, "dry-run");
     if (dryRun && chunking === "content") {
       throw new UsageError(
@@ -116,14 +112,7 @@ export const put: Command = {
     const progress = startProgress(io, values, { label: dryRun ? "put --dry-run" : "put", total });
     let result;
     try {
-      const copiesText = stringValue(values, "copies");
-      const { client, remote } = makeClient(
-        values,
-        io,
-        copiesText === undefined
-          ? { algorithm, progress }
-          : { algorithm, progress, copies: integer(copiesText, "--copies", 1, 100) },
-      );
+      const { client, remote } = makeClient(values, io, { algorithm, progress });
       // A local store that cannot be made fails now, with its own words,
       // before any byte is read.
       if (!remote) await (client.services[0] as FileStore).open();
@@ -146,9 +135,11 @@ export const put: Command = {
       }
       const name = manifestName(values, input);
       const skipExisting = flagValue(values, "skip-existing");
-      if (input !== "-" && chunking === "fixed" && !flagValue(values, "no-resume")) {
+      if (info !== undefined && chunking === "fixed" && !flagValue(values, "no-resume")) {
         result = await resumablePut(client, {
           path: input,
+          size: info.size,
+          mtime: Math.trunc(info.mtimeMs),
           name,
           blockSize,
           blocksInFlight,
@@ -209,6 +200,9 @@ async function resumablePut(
   client: BlockClient,
   options: {
     path: string;
+    /** The file's size and mtime (ms) when the put began: the resume record's key. */
+    size: number;
+    mtime: number;
     name: string;
     blockSize: number;
     blocksInFlight: number;
@@ -219,9 +213,7 @@ async function resumablePut(
     onNote: (line: string) => void;
   },
 ): Promise<PutOutcome> {
-  const info = await fs.stat(options.path);
-  const size = info.size;
-  const mtime = Math.trunc(info.mtimeMs);
+  const { size, mtime } = options;
   const index = client.keyIndex;
   const key = `put:${resolve(options.path)}`;
   const entry = index === undefined ? undefined : await index.get(key).catch(() => undefined);

@@ -44,6 +44,11 @@ export class SlotKeyIndex implements KeyIndex {
   readonly id: string;
   #storage: SlotStorage;
   #hash: (key: string) => string;
+  /**
+   * Keys whose slot this index has read or written as theirs: a transfer
+   * records its key once per block, and needs the collision check once.
+   */
+  #owned = new Set<string>();
 
   constructor(storage: SlotStorage, options: KeyIndexOptions = {}) {
     this.#storage = storage;
@@ -57,13 +62,16 @@ export class SlotKeyIndex implements KeyIndex {
     if (bytes === undefined) return undefined;
     const entry = this.#decode(bytes, slot);
     if (entry.key !== key) throw new KeyCollisionError(this.id, key, entry.key);
+    this.#owned.add(key);
     return entry;
   }
 
   async set(entry: KeyEntry, options: { signal?: AbortSignal } = {}): Promise<void> {
     checkEntry(entry);
     const slot = this.#slot(entry.key);
-    const held = await this.#storage.read(slot, options.signal);
+    const held = this.#owned.has(entry.key)
+      ? undefined
+      : await this.#storage.read(slot, options.signal);
     if (held !== undefined) {
       const holder = this.#decodeOrUndefined(held);
       // A damaged slot is overwritten: it holds no key anyone could read.
@@ -76,6 +84,7 @@ export class SlotKeyIndex implements KeyIndex {
       new TextEncoder().encode(`${JSON.stringify(entry)}\n`),
       options.signal,
     );
+    this.#owned.add(entry.key);
   }
 
   async delete(key: string): Promise<boolean> {
@@ -84,6 +93,7 @@ export class SlotKeyIndex implements KeyIndex {
     if (held === undefined) return false;
     const holder = this.#decodeOrUndefined(held);
     if (holder !== undefined && holder.key !== key) return false;
+    this.#owned.delete(key);
     return await this.#storage.remove(slot);
   }
 

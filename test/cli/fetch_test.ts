@@ -1,83 +1,24 @@
-import { spawn } from "node:child_process";
 import { readdir, readFile, writeFile } from "node:fs/promises";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { KeyEntry } from "../../mod.ts";
+import { type CliRun, keyEntriesUnder, recordedBytes, runCli } from "../_cli_process.ts";
 import { startKeepServers } from "../_keep_servers.ts";
 import { type Origin, startOrigin } from "../_origin_server.ts";
-import { join, randomBytes, runtime, tempDir } from "../_utils.ts";
+import { join, randomBytes, tempDir } from "../_utils.ts";
 
 const MiB = 1 << 20;
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const command = runtime === "deno"
-  ? ["run", "-A", join(root, "cli", "main.ts")]
-  : [join(root, "bin", "stowage.js")];
-
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-/** The CLI as a child process; `killWhen` polls and SIGKILLs it once it holds. */
+/** The CLI as a child process, killed once `killWhen` holds. */
 function cli(
   args: string[],
   env: Record<string, string> = {},
   killWhen?: () => Promise<boolean>,
   stdinFile?: string,
-): Promise<Run & { killed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...command, ...args], {
-      stdio: [stdinFile === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    if (stdinFile !== undefined) {
-      void readFile(stdinFile).then((bytes) => child.stdin!.end(bytes), reject);
-    }
-    let out = "";
-    let err = "";
-    let killed = false;
-    child.stdout!.on("data", (c: Uint8Array) => (out += new TextDecoder().decode(c)));
-    child.stderr!.on("data", (c: Uint8Array) => (err += new TextDecoder().decode(c)));
-    child.once("error", reject);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (killWhen !== undefined) {
-      const poll = async (): Promise<void> => {
-        if (child.exitCode !== null) return;
-        if (await killWhen()) {
-          killed = true;
-          child.kill("SIGKILL");
-          return;
-        }
-        timer = setTimeout(() => void poll(), 20);
-      };
-      void poll();
-    }
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err, killed });
-    });
+): Promise<CliRun> {
+  return runCli(args, {
+    env,
+    ...(killWhen === undefined ? {} : { killWhen }),
+    ...(stdinFile === undefined ? {} : { stdinFile }),
   });
 }
-
-/** Every key entry under a folder (a key index's files). */
-async function entriesUnder(dir: string): Promise<KeyEntry[]> {
-  const found: KeyEntry[] = [];
-  const files = await readdir(dir, { recursive: true }).catch(() => [] as string[]);
-  for (const file of files.map(String)) {
-    if (!/[0-9a-f]{3}\/[0-9a-f]{64}$/.test(file)) continue;
-    try {
-      found.push(JSON.parse(await readFile(join(dir, file), "utf8")) as KeyEntry);
-    } catch {
-      // Being replaced.
-    }
-  }
-  return found;
-}
-
-const recorded = (entry: KeyEntry | undefined): number =>
-  entry?.partial?.pieces.reduce((n, p) => n + p.size, 0) ?? 0;
 
 describe("stowage fetch, keys and resumable put", () => {
   let dir: { path: string; cleanup: () => Promise<void> };
@@ -157,10 +98,10 @@ describe("stowage fetch, keys and resumable put", () => {
     origin.behaviour.rate = 12 * MiB;
     const args = ["fetch", origin.url("/big"), "--dir", store, "--block-size", "1M", "--quiet"];
     const killed = await cli(args, {}, async () => {
-      return recorded((await entriesUnder(join(store, "keys")))[0]) >= 8 * MiB;
+      return recordedBytes((await keyEntriesUnder(join(store, "keys")))[0]) >= 8 * MiB;
     });
     expect(killed.killed).toBe(true);
-    const stored = recorded((await entriesUnder(join(store, "keys")))[0]);
+    const stored = recordedBytes((await keyEntriesUnder(join(store, "keys")))[0]);
     expect(stored).toBeGreaterThanOrEqual(8 * MiB);
     expect(stored).toBeLessThan(size);
     origin.behaviour.rate = 0;
@@ -204,11 +145,11 @@ describe("stowage fetch, keys and resumable put", () => {
       const args = ["put", file, "--service", urls[0]!, "--copies", "1", "--block-size", "1M"];
       const env = { XDG_CACHE_HOME: cache };
       const killed = await cli(args, env, async () => {
-        const entries = await entriesUnder(join(cache, "stowage", "keys"));
+        const entries = await keyEntriesUnder(join(cache, "stowage", "keys"));
         return (entries[0]?.partial?.pieces.length ?? 0) >= 6;
       });
       expect(killed.killed).toBe(true);
-      const entry = (await entriesUnder(join(cache, "stowage", "keys")))[0]!;
+      const entry = (await keyEntriesUnder(join(cache, "stowage", "keys")))[0]!;
       expect(entry.key).toBe(`put:${file}`);
       const done = entry.partial!.pieces.length;
       const putsBefore = servers[0]!.requests.PUT ?? 0;
@@ -218,7 +159,7 @@ describe("stowage fetch, keys and resumable put", () => {
       expect(sent).toBeLessThanOrEqual(16 - done + 1);
       expect(JSON.parse(rerun.out).stored.chunksReused).toBe(done);
       // The record is gone once the put is done.
-      expect(await entriesUnder(join(cache, "stowage", "keys"))).toEqual([]);
+      expect(await keyEntriesUnder(join(cache, "stowage", "keys"))).toEqual([]);
       // --dry-run says what would be sent; the same bytes from stdin with
       // --skip-existing send nothing.
       const service = ["--service", urls[0]!, "--block-size", "1M", "--copies", "1"];
