@@ -4,7 +4,9 @@
  * - `server`: a block server (createBlockHandler over a FileStore, in its own
  *   process, default budget: `maxPutMemory` 256 MiB) and 32 clients that each
  *   send 63 of a 64 MiB PUT body and then stop. Prints the server's RSS before,
- *   while they stall, and after they are refused, against the budget.
+ *   its peak (sampled from the first byte: while the uploads stall or wait for
+ *   the budget, and as the waiting ones are refused after `putQueueTimeout`),
+ *   and after, against the budget.
  * - `client`: one BlockClient doing 20,000 put+get pairs of 1 KiB blocks
  *   against a block server in another process. Prints the client's RSS every
  *   5,000 pairs, against its cache's configured bound.
@@ -62,6 +64,16 @@ if (role === "server") {
       const before = await rss();
       const { port, hostname } = new URL(server.url);
       const piece = new Uint8Array(MiB);
+      // Sampled from the first byte on: while uploads wait for the budget,
+      // when the waiting ones are refused (putQueueTimeout), and after.
+      let peak = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await rss());
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
       const sockets = await Promise.all(Array.from({ length: stallers }, async (_, i) => {
         const socket = connect(Number(port), hostname);
         socket.on("error", () => {});
@@ -87,11 +99,9 @@ if (role === "server") {
         }
         return socket;
       }));
-      let peak = 0;
-      for (let t = 0; t < 10; t++) {
-        await new Promise((r) => setTimeout(r, 500));
-        peak = Math.max(peak, await rss());
-      }
+      await new Promise((r) => setTimeout(r, 5000));
+      sampling = false;
+      await sampler;
       const open = sockets.filter((s) => !s.destroyed && !s.readableEnded).length;
       if (process.env.STOWAGE_BENCH_DEBUG) {
         console.log(JSON.stringify(await (await fetch(`${server.url}rss`)).json()));
@@ -114,7 +124,7 @@ if (role === "server") {
       lines.push(
         `server: ${stallers} stalled 64 MiB uploads: RSS ${mib(before)} before, peak ${
           mib(peak)
-        } while they stall (${open} still connected after 5 s), ${mib(after)} after; ` +
+        } while they stall or are refused (${open} still connected), ${mib(after)} after; ` +
           `budget maxPutMemory ${budget} MiB, maxQueuedPuts ${queued}`,
       );
       console.log(lines.at(-1));

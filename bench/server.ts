@@ -1,13 +1,17 @@
 /**
  * bench/server: 64 concurrent clients each doing a 1 MiB PUT then a GET of it,
- * for 20 s, against (a) Stowage's block server (createBlockHandler over a
- * FileStore, verified on PUT and GET) and (b) a bare node:http handler with
- * the same durability (each body to a temp file, fdatasync, rename) that reads
- * the bytes back without verifying. Both in the same run, each server in its
- * own child process; prints requests/s, p50 and p99 latency, errors, server
- * CPU per pair, and the overhead ratio.
+ * against (a) Stowage's block server (createBlockHandler over a FileStore,
+ * verified on PUT and GET) and (b) a bare node:http handler with the same
+ * durability (each body to a temp file, fdatasync, rename) that reads the bytes
+ * back without verifying. Each server runs in its own child process; the load
+ * alternates between them in rounds (bare then stowage, then stowage then
+ * bare, …), so that the machine's drift over a run (this VM's speed moves by
+ * ±15% from minute to minute) falls on both alike. Prints, per server,
+ * requests/s, p50 and p99 latency, errors and server CPU per pair over all
+ * rounds; each round's ratio; and the overall ratio (total requests per
+ * second, stowage over bare).
  *
- * `npm run bench -- server [--seconds 20] [--clients 64] [--size 1048576]`
+ * `npm run bench -- server [--seconds 40] [--rounds 4] [--clients 64] [--size 1048576]`
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -25,6 +29,8 @@ import { record } from "./_record.ts";
 import { arg, mib, percentile, runtime } from "./_utils.ts";
 
 const role = arg("role", "driver");
+/** Block contents differ across every request of the run (both servers). */
+let counter = 0;
 
 if (role === "stowage" || role === "bare") {
   const dir = arg("dir", "");
@@ -79,13 +85,32 @@ if (role === "stowage" || role === "bare") {
   }
   console.log(`URL ${url}`);
 } else {
-  const seconds = Number(arg("seconds", "20"));
+  const seconds = Number(arg("seconds", "40"));
+  const rounds = Number(arg("rounds", "4"));
   const clients = Number(arg("clients", "64"));
   const size = Number(arg("size", String(1 << 20)));
-  const results: Record<string, Result> = {};
-  for (const kind of ["bare", "stowage"] as const) {
-    results[kind] = await runAgainst(kind, seconds, clients, size);
-    const r = results[kind]!;
+  const kinds = ["bare", "stowage"] as const;
+  const servers = { bare: await startServer("bare"), stowage: await startServer("stowage") };
+  const totals: Record<string, Result> = {};
+  const roundRatios: number[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? kinds : [...kinds].reverse();
+      const rps: Record<string, number> = {};
+      for (const kind of order) {
+        const r = await load(kind, servers[kind].url, seconds / rounds, clients, size);
+        rps[kind] = r.requests / r.elapsed;
+        totals[kind] = add(totals[kind], r);
+      }
+      roundRatios.push(rps.stowage! / rps.bare!);
+      console.log(`round ${round + 1}: stowage/bare ${roundRatios.at(-1)!.toFixed(2)}`);
+    }
+  } finally {
+    for (const kind of kinds) await servers[kind].stop();
+  }
+  const results: Record<string, Summary> = {};
+  for (const kind of kinds) {
+    const r = results[kind] = summarize(totals[kind]!);
     console.log(
       `${kind.padEnd(8)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(1)} ms  p99 ${
         r.p99.toFixed(1)
@@ -98,7 +123,9 @@ if (role === "stowage" || role === "bare") {
   const summary = [
     `stowage/bare throughput ratio ${ratio.toFixed(2)}, overhead ${
       ((1 / ratio - 1) * 100).toFixed(0)
-    }% (target >= 0.8)`,
+    }% (target >= 0.8; ${rounds} alternating rounds: ${
+      roundRatios.map((x) => x.toFixed(2)).join(", ")
+    })`,
     `p99 ${results.stowage!.p99.toFixed(1)} vs ${results.bare!.p99.toFixed(1)} ms`,
     `server CPU a pair ${results.stowage!.cpuPerPair.toFixed(2)} vs ${
       results.bare!.cpuPerPair.toFixed(2)
@@ -134,7 +161,18 @@ if (role === "stowage" || role === "bare") {
   if (results.stowage!.errors + results.bare!.errors > 0) process.exitCode = 1;
 }
 
+/** One load phase's raw figures, or several added up. */
 interface Result {
+  latencies: number[];
+  errors: number;
+  bytes: number;
+  elapsed: number;
+  /** Server CPU (user + system), ms. */
+  cpuMs: number;
+  requests: number;
+}
+
+interface Summary {
   requests: number;
   errors: number;
   rps: number;
@@ -145,12 +183,34 @@ interface Result {
   cpuPerPair: number;
 }
 
-async function runAgainst(
+function add(a: Result | undefined, b: Result): Result {
+  if (a === undefined) return b;
+  return {
+    latencies: a.latencies.concat(b.latencies),
+    errors: a.errors + b.errors,
+    bytes: a.bytes + b.bytes,
+    elapsed: a.elapsed + b.elapsed,
+    cpuMs: a.cpuMs + b.cpuMs,
+    requests: a.requests + b.requests,
+  };
+}
+
+function summarize(r: Result): Summary {
+  return {
+    requests: r.requests,
+    errors: r.errors,
+    rps: r.requests / r.elapsed,
+    p50: percentile(r.latencies, 50),
+    p99: percentile(r.latencies, 99),
+    mbps: r.bytes / r.elapsed / 1e6,
+    cpuPerPair: r.cpuMs / (r.requests / 2),
+  };
+}
+
+/** A server of `kind` in a child process of this runtime, with its own folder. */
+async function startServer(
   kind: "bare" | "stowage",
-  seconds: number,
-  clients: number,
-  size: number,
-): Promise<Result> {
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `stowage-bench-${kind}-`));
   const self = runtime === "deno"
     ? ["run", "-A", new URL(import.meta.url).pathname]
@@ -167,11 +227,27 @@ async function runAgainst(
     });
     child.once("exit", (code) => reject(new Error(`${kind} server exited ${code}`)));
   });
+  return {
+    url,
+    async stop() {
+      child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `clients` clients doing PUT+GET pairs against `url` for `seconds`. */
+async function load(
+  kind: string,
+  url: string,
+  seconds: number,
+  clients: number,
+  size: number,
+): Promise<Result> {
   const latencies: number[] = [];
   let errors = 0;
   let bytes = 0;
   const deadline = performance.now() + seconds * 1000;
-  let counter = 0;
   const base = new Uint8Array(size);
   crypto.getRandomValues(base.subarray(0, Math.min(size, 65536)));
   for (let i = 65536; i < size; i += 65536) base.copyWithin(i, 0, Math.min(65536, size - i));
@@ -209,15 +285,5 @@ async function runAgainst(
   await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
   const elapsed = (performance.now() - started) / 1000;
   const cpuMs = (await cpu()) - cpuBefore;
-  child.kill("SIGKILL");
-  await rm(dir, { recursive: true, force: true });
-  return {
-    requests: latencies.length,
-    errors,
-    rps: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    mbps: bytes / elapsed / 1e6,
-    cpuPerPair: cpuMs / (latencies.length / 2),
-  };
+  return { latencies, errors, bytes, elapsed, cpuMs, requests: latencies.length };
 }

@@ -4,7 +4,8 @@
  * same run, the machine's limits: single-core MD5 of the same bytes (the
  * baseline every ratio is against), N-core MD5 (N threads hashing disjoint
  * blocks, no I/O), and the CPU the store's own file writes cost, from which the
- * bound for (a) on N cores follows. Also the client's peak RSS for 1 GiB and
+ * bound for (a) on N cores follows. (a) is then read back through
+ * `client.readable()`, every block verified. Also the client's peak RSS for 1 GiB and
  * for 4 GiB, and each server's CPU per GiB received (Linux: /proc).
  *
  * `npm run bench -- write [--gib 1] [--big-gib 4] [--block-size 67108864] [--dir D]`
@@ -18,7 +19,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { BlockClient, FileStore } from "../mod.ts";
+import { BlockClient, FileStore, type Manifest } from "../mod.ts";
 import { record } from "./_record.ts";
 import { arg, gc, mib, rssSampler, runtime, stampedSource } from "./_utils.ts";
 
@@ -126,17 +127,30 @@ async function timed(run: () => Promise<void>): Promise<{ rss: number; seconds: 
   return { rss: sampler.stop(), seconds };
 }
 
-async function intoFileStore(total: number): Promise<{ rate: number; rss: number }> {
+async function intoFileStore(
+  total: number,
+  readBack = false,
+): Promise<{ rate: number; rss: number; readRate: number }> {
   const dir = await mkdtemp(join(storeDir, "stowage-bench-write-"));
   try {
     const client = new BlockClient({ services: [new FileStore(dir)], copies: 1 });
+    let written: Manifest | undefined;
     const result = await timed(async () => {
       // The writable's default blocksInFlight (4): hashing the next blocks overlaps each write.
       const sink = client.writable({ blockSize });
       await source(total).pipeTo(sink);
-      await sink.result;
+      written = (await sink.result).manifest;
     });
-    return { rate: total / result.seconds, rss: result.rss };
+    let readRate = 0;
+    if (readBack) {
+      // Every block is verified as it is read: on the hashing threads, so a
+      // read, too, can pass one core's MD5.
+      const started = performance.now();
+      let bytes = 0;
+      for await (const chunk of client.readable(written!)) bytes += chunk.length;
+      readRate = bytes / ((performance.now() - started) / 1000);
+    }
+    return { rate: total / result.seconds, rss: result.rss, readRate };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -227,12 +241,13 @@ console.log(
   } s`,
 );
 console.log(`limit (a), ${cores} cores:         ${mib(limitA)}/s  ratio ${ratio(limitA)}`);
-const a = await intoFileStore(total);
+const a = await intoFileStore(total, true);
 console.log(
   `(a) FileStore:                ${mib(a.rate)}/s  ratio ${ratio(a.rate)}  (${
     (a.rate / limitA * 100).toFixed(0)
   }% of the limit)  peak RSS ${mib(a.rss)}`,
 );
+console.log(`(a) read back, verified:      ${mib(a.readRate)}/s  ratio ${ratio(a.readRate)}`);
 // The 4 GiB run comes right after the 1 GiB one: RSS never shrinks, so the
 // servers run's buffers would otherwise count against it.
 const big = await intoFileStore(bigGib * GiB);
@@ -250,6 +265,7 @@ const summary = [
   }x single-core md5 into the FileStore (target 1.5; limit with the store's writes ${
     ratio(limitA)
   }; N-core md5 ${ratio(md5N)})`,
+  `(a) read back from the FileStore, every block verified: ${ratio(a.readRate)}x single-core md5`,
   `(b) ${ratio(b.rate)}x md5 to 3 servers, copies 2 (target 0.4; 3-md5 limit ${ratio(limitB)})`,
   `peak RSS ${mib(a.rss)} at ${gib} GiB vs ${mib(big.rss)} at ${bigGib} GiB (${
     ((big.rss / a.rss - 1) * 100).toFixed(0)
@@ -267,6 +283,16 @@ record("write", summary, [
       { label: "MD5 on one core", value: md5 / MiB, kind: "baseline" },
       { label: `MD5 on ${cores} threads, no I/O`, value: md5N / MiB, kind: "limit" },
       { label: `Limit with the store's writes`, value: limitA / MiB, kind: "limit" },
+    ],
+  },
+  {
+    title: `Reading ${gib} GiB back from the FileStore, every block verified`,
+    unit: "MiB/s",
+    better: "higher",
+    bars: [
+      { label: "Stowage, client.readable()", value: a.readRate / MiB, kind: "stowage" },
+      { label: "MD5 on one core", value: md5 / MiB, kind: "baseline" },
+      { label: `MD5 on ${cores} threads, no I/O`, value: md5N / MiB, kind: "limit" },
     ],
   },
   {

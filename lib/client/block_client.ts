@@ -37,13 +37,7 @@ import {
   StoreError,
   StoreFullError,
 } from "../model/errors.ts";
-import {
-  formatLocator,
-  isEmptyBlock,
-  type Locator,
-  locatorOf,
-  toLocator,
-} from "../model/locator.ts";
+import { formatLocator, isEmptyBlock, type Locator, toLocator } from "../model/locator.ts";
 import type { Manifest } from "../model/manifest.ts";
 import {
   backoffDelay,
@@ -53,7 +47,7 @@ import {
   sleep,
 } from "../model/retry.ts";
 import { checkRange } from "../model/_range.ts";
-import { HASH_POOL_MIN_BYTES, sharedHashPool } from "../platform/_hash_pool.ts";
+import { hashBlock } from "../platform/_hash_pool.ts";
 import { newRequestId } from "../platform/_request_id.ts";
 import type { ServiceTimeouts } from "../store/keep_service.ts";
 import { storeFromUrl } from "../store/store_from_url.ts";
@@ -442,10 +436,8 @@ export class BlockClient implements BlockPutter {
 
   /** Hashes a block to its locator: a big one on the hashing threads, beside other work. */
   async #locatorOf(bytes: Uint8Array): Promise<string> {
-    const pool = bytes.length < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
-    if (pool === null) return locatorOf(bytes, this.algorithm);
     // The caller's buffer is theirs: copied into the thread's scratch, not transferred.
-    const { hex } = await pool.hash(bytes, this.algorithm, { transfer: false });
+    const { hex } = await hashBlock(bytes, this.algorithm, { transfer: false });
     return formatLocator({ digest: hex, size: bytes.length });
   }
 

@@ -21,7 +21,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { fs, makeDirectory, writeFully } from "./_fs.ts";
+import { errorCode, fs, makeDirectory, writeFully } from "./_fs.ts";
 
 /** How every temp file the package writes begins. */
 export const TEMP_PREFIX = ".tmp-";
@@ -52,8 +52,15 @@ export async function atomicWrite(
   const temp = join(dir, `${TEMP_PREFIX}${basename(path)}-${crypto.randomUUID()}`);
   let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
-    if (options.mkdir ?? true) await makeDirectory(dir);
-    handle = await fs.open(temp, "wx");
+    try {
+      handle = await fs.open(temp, "wx");
+    } catch (error) {
+      // The folder is made only when missing: a mkdir (and a stat) per file
+      // cost a block server 4% of its time.
+      if (!(options.mkdir ?? true) || errorCode(error) !== "ENOENT") throw error;
+      await makeDirectory(dir);
+      handle = await fs.open(temp, "wx");
+    }
     await writeFully(handle, bytes);
     // Data (not metadata) must be durable before the rename publishes it.
     await handle.datasync();

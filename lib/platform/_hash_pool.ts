@@ -32,6 +32,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import process from "node:process";
 import { clearTimeout, setTimeout } from "node:timers";
@@ -334,4 +335,26 @@ export function sharedHashPool(): HashPool | null {
   const threads = hashThreadsSetting(setting);
   shared = threads === 0 ? null : new HashPool(threads === undefined ? {} : { threads });
   return shared;
+}
+
+/**
+ * Hashes a block where it holds the main thread up least: on the shared
+ * pool's threads when it is big enough to be worth a message, on the spot
+ * otherwise (small, or `STOWAGE_HASH_THREADS=0`).
+ *
+ * @param bytes The block.
+ * @param algorithm The digest.
+ * @param options `transfer`: the caller owns `bytes.buffer` whole and uses
+ *   the result's `bytes` afterwards; otherwise a big block is copied.
+ * @returns The digest, and the block's bytes (a new view after a transfer).
+ */
+export async function hashBlock(
+  bytes: Uint8Array,
+  algorithm: DigestAlgorithm,
+  options: { transfer: boolean },
+): Promise<{ bytes: Uint8Array; hex: string }> {
+  const pool = bytes.length < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
+  if (pool === null) return { bytes, hex: createHash(algorithm).update(bytes).digest("hex") };
+  const { bytes: back, hex } = await pool.hash(bytes, algorithm, options);
+  return { bytes: back, hex };
 }

@@ -4,7 +4,10 @@
  * accepting, lets in-flight requests finish, then closes idle connections) and
  * deadlines: a connection whose headers do not all arrive within
  * `headersTimeout` is closed (slowloris), and so is one idle between requests
- * for `idleTimeout`.
+ * for `idleTimeout`. A request body the handler leaves unread (a refused
+ * upload) is drained for the next request only when at most 256 KiB of it
+ * remain; past that the response closes the connection, as Go's `net/http`
+ * does, rather than read up to a whole block nobody wants.
  *
  * Why `node:http` under Deno too: `Deno.serve` has no header deadline
  * (denoland/deno#3515), so 50 connections sending a byte a second held on for
@@ -176,8 +179,9 @@ async function handleNode(
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
   const init: RequestInit & { duplex?: "half" } = { method, headers, signal: controller.signal };
+  const body: BodyState = { opened: false, cancelled: false, received: 0 };
   if (hasBody) {
-    init.body = lazyBody(req);
+    init.body = lazyBody(req, body);
     init.duplex = "half";
   }
   let request: Request;
@@ -191,6 +195,12 @@ async function handleNode(
   const response = await handler(request);
   res.statusCode = response.status;
   response.headers.forEach((value, name) => res.appendHeader(name, value));
+  // A body the handler refused or never read is drained only when little is
+  // left (Go's net/http does the same): reading the rest of a 64 MiB upload
+  // just refused would spend the memory and time the refusal was to save.
+  const keep = !hasBody || req.complete || (body.opened && !body.cancelled) ||
+    Number(req.headers["content-length"]) - body.received <= MAX_DRAIN_BYTES;
+  if (!keep) res.setHeader("connection", "close");
   if (response.body === null || method === "HEAD") {
     await response.body?.cancel();
     res.end();
@@ -219,9 +229,19 @@ async function handleNode(
     await reader.cancel(error).catch(() => {});
     res.destroy();
   } finally {
-    // Drain an unread request body so the connection can be reused.
-    if (hasBody && !req.complete) req.resume();
+    // Drain a small unread rest so the connection can be reused.
+    if (keep && hasBody && !req.complete) req.resume();
   }
+}
+
+/** Unread request bytes a connection is drained of to be kept alive; past them it is closed. */
+const MAX_DRAIN_BYTES = 256 * 1024;
+
+/** What became of a request body: whether the handler opened or refused it, and bytes read. */
+interface BodyState {
+  opened: boolean;
+  cancelled: boolean;
+  received: number;
 }
 
 /**
@@ -230,17 +250,26 @@ async function handleNode(
  * body in meanwhile. (Under Deno, a body once resumed kept arriving: 16 PUTs
  * waiting for a 64 MiB budget held 246 MB; untouched, they hold nothing.)
  */
-function lazyBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+function lazyBody(req: IncomingMessage, state: BodyState): ReadableStream<Uint8Array> {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  const open = () => (reader ??= fromNodeReadable(req, { highWaterMark: 256 * 1024 }).getReader());
+  const open = () => {
+    state.opened = true;
+    return (reader ??= fromNodeReadable(req, { highWaterMark: 256 * 1024 }).getReader());
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done, value } = await open().read();
-      if (done) controller.close();
-      else controller.enqueue(value);
+      if (done) {
+        controller.close();
+        return;
+      }
+      state.received += value.length;
+      controller.enqueue(value);
     },
     cancel(reason) {
-      return open().cancel(reason);
+      state.cancelled = true;
+      // Untouched, the body stays on the socket; the response decides its fate.
+      return reader?.cancel(reason);
     },
   }, { highWaterMark: 0 });
 }

@@ -37,7 +37,8 @@ import {
   readFully,
 } from "../platform/_fs.ts";
 import { atomicWrite, sweepTempFiles } from "../platform/_atomic_write.ts";
-import { digest, type DigestAlgorithm } from "../model/digest.ts";
+import { hashBlock } from "../platform/_hash_pool.ts";
+import type { DigestAlgorithm } from "../model/digest.ts";
 import {
   BlockCorruptError,
   BlockNotFoundError,
@@ -190,13 +191,13 @@ export class FileStore implements BlockStore {
       if (bytes.length !== end - start) {
         throw new BlockCorruptError(loc.stripped, `file '${path}' was truncated while reading`);
       }
-      if (whole) {
-        const actual = digest(bytes, loc.algorithm);
-        if (actual !== loc.digest) {
-          throw new BlockCorruptError(loc.stripped, `file '${path}' hashes to '${actual}'`);
-        }
+      if (!whole) return bytes;
+      // The buffer was just made for this read: it may go to a hashing thread and back.
+      const checked = await hashBlock(bytes, loc.algorithm, { transfer: true });
+      if (checked.hex !== loc.digest) {
+        throw new BlockCorruptError(loc.stripped, `file '${path}' hashes to '${checked.hex}'`);
       }
-      return bytes;
+      return checked.bytes;
     } catch (error) {
       if (error instanceof BlockCorruptError || options.signal?.aborted) throw error;
       throw this.#wrap(error, `read block '${loc.stripped}'`, path);

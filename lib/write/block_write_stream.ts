@@ -26,11 +26,11 @@ import type {
   ReplicatedPutResult,
 } from "../model/block_putter.ts";
 import { DEFAULT_BLOCK_SIZE } from "../model/block_store.ts";
-import { formatLocator, locatorOf } from "../model/locator.ts";
+import { formatLocator } from "../model/locator.ts";
 import { Manifest, type Segment } from "../model/manifest.ts";
 import { BufferPool } from "../platform/_buffer_pool.ts";
 import { Chunker } from "../platform/_chunker.ts";
-import { HASH_POOL_MIN_BYTES, sharedHashPool } from "../platform/_hash_pool.ts";
+import { hashBlock } from "../platform/_hash_pool.ts";
 import { yieldToEventLoop } from "../platform/_yield.ts";
 import { ContentPacker } from "./_content_packer.ts";
 import type { ChunkSizes } from "./_fastcdc.ts";
@@ -390,16 +390,8 @@ class WriteState {
 
   /** Hashes a block: big ones on the hashing threads (main thread keeps cutting), small ones here. */
   #hash(block: Uint8Array): Promise<{ bytes: Uint8Array; locator: string }> {
-    const algorithm = this.#client.algorithm;
-    const pool = block.length < HASH_POOL_MIN_BYTES ? null : sharedHashPool();
-    if (pool === null) {
-      return Promise.resolve({
-        bytes: block,
-        locator: locatorOf(block, algorithm),
-      });
-    }
     // The block's buffer is the stream's own (from its pool): it can be transferred.
-    return pool.hash(block, algorithm, { transfer: true }).then(({ bytes, hex }) => ({
+    return hashBlock(block, this.#client.algorithm, { transfer: true }).then(({ bytes, hex }) => ({
       bytes,
       locator: formatLocator({ digest: hex, size: bytes.length }),
     }));

@@ -365,6 +365,50 @@ describe("the block server's queue of waiting uploads", () => {
   });
 });
 
+describe("request bodies the handler leaves unread", () => {
+  it("closes the connection rather than drain a big refused body", async () => {
+    const MiB = 1024 * 1024;
+    const server = await serve(createBlockHandler({ store: new MemoryStore(), tokens: ["t"] }), {
+      port: 0,
+    });
+    try {
+      // 64 MiB announced, 1 MiB sent, the socket kept open: draining the
+      // rest would wait for bytes that never come.
+      const head = `PUT /b6d81b360a5672d80c27430f39153e2c HTTP/1.1\r\nHost: x\r\nContent-Length: ${
+        64 * MiB
+      }\r\n\r\n`;
+      const started = performance.now();
+      const reply = await rawRequest(server.port, [head, new Uint8Array(MiB)], {
+        endAfter: false,
+        timeout: 6000,
+      });
+      expect(statuses(reply)).toEqual([401]);
+      expect(reply).toMatch(/connection: close/i);
+      expect(performance.now() - started).toBeLessThan(4000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("drains a small refused body and keeps the connection for the next request", async () => {
+    const server = await serve(createBlockHandler({ store: new MemoryStore(), tokens: ["t"] }), {
+      port: 0,
+    });
+    try {
+      const put =
+        "PUT /b6d81b360a5672d80c27430f39153e2c HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+      const health = "GET /_health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      const reply = await rawRequest(server.port, [put, new Uint8Array(1000), health], {
+        endAfter: false,
+        timeout: 5000,
+      });
+      expect(statuses(reply)).toEqual([401, 200]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("stowage serve's upload limits", () => {
   it("takes --max-put-memory, --put-queue-timeout and --body-idle-timeout", async () => {
     const dir = await tempDir();

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import {
   BlockCorruptError,
   defaultStoreDir,
@@ -43,6 +43,27 @@ describe("FileStore", () => {
     expect(error.message).toMatch(/hashes to/);
     await writeFile(store.pathOf(FOO), "fooo");
     expect((await store.get(FOO).catch((e) => e)).message).toMatch(/has 4 bytes/);
+  });
+
+  it("checks a big block on the hashing threads, and still refuses a damaged one", async () => {
+    // 2 MiB: past the size a block's check goes to a hashing thread.
+    const bytes = randomBytes(2 * 1024 * 1024);
+    const { locator } = await store.put(bytes);
+    const back = await store.get(locator);
+    expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+    const damaged = bytes.slice();
+    damaged[12345] = damaged[12345]! ^ 1;
+    await writeFile(store.pathOf(locator), damaged);
+    const error = await store.get(locator).catch((e) => e);
+    expect(error).toBeInstanceOf(BlockCorruptError);
+    expect(error.message).toMatch(/hashes to/);
+  });
+
+  it("makes a missing shard folder again when it writes", async () => {
+    await store.put(enc("foo"));
+    await rm(join(dir.path, "acb"), { recursive: true });
+    await store.put(enc("foo"));
+    expect(await store.get(FOO)).toEqual(enc("foo"));
   });
 
   it("repairs a damaged copy on a duplicate put", async () => {
