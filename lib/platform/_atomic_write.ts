@@ -21,7 +21,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { errorCode, fs, makeDirectory, type NewFile } from "./_fs.ts";
+import { errorCode, fs, makeDirectory, writeFully } from "./_fs.ts";
 
 /** How every temp file the package writes begins. */
 export const TEMP_PREFIX = ".tmp-";
@@ -50,18 +50,18 @@ export async function atomicWrite(
 ): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${basename(path)}-${crypto.randomUUID()}`);
-  let handle: NewFile | undefined;
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   try {
     try {
-      handle = await fs.createFile(temp);
+      handle = await fs.open(temp, "wx");
     } catch (error) {
       // The folder is made only when missing: a mkdir (and a stat) per file
       // cost a block server 4% of its time.
       if (!(options.mkdir ?? true) || errorCode(error) !== "ENOENT") throw error;
       await makeDirectory(dir);
-      handle = await fs.createFile(temp);
+      handle = await fs.open(temp, "wx");
     }
-    await handle.write(bytes);
+    await writeFully(handle, bytes);
     // Data (not metadata) must be durable before the rename publishes it.
     await handle.datasync();
     await handle.close();

@@ -9,77 +9,8 @@
 import * as fsp from "node:fs/promises";
 import { dirname } from "node:path";
 
-/** A new file, written from its start in order: what atomic writes need. */
-export interface NewFile {
-  /** Appends all of `bytes`. */
-  write(bytes: Uint8Array): Promise<void>;
-  /** Makes the data (not the metadata) durable. */
-  datasync(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** The part of Deno's file API {@linkcode createFile} uses. */
-interface DenoFileApi {
-  open(
-    path: string,
-    options: { write: true; createNew: true },
-  ): Promise<{
-    write(bytes: Uint8Array): Promise<number>;
-    syncData(): Promise<void>;
-    close(): void;
-  }>;
-}
-
-const deno = (globalThis as unknown as { Deno?: DenoFileApi }).Deno;
-
-/**
- * Creates `path` for writing; it must not exist yet (`wx`). Under Deno through
- * Deno's own file API: Deno's `node:fs` `FileHandle.write` runs the write on
- * the main thread (28% of a loaded block server's main-thread time, in a
- * profile, as the kernel copied pages), where `Deno.FsFile`'s runs on a
- * blocking-pool thread.
- */
-async function createFile(path: string): Promise<NewFile> {
-  if (deno !== undefined) {
-    const file = await deno.open(path, { write: true, createNew: true });
-    return {
-      async write(bytes) {
-        for (let done = 0; done < bytes.length;) {
-          const written = await file.write(bytes.subarray(done));
-          if (written <= 0) throw new Error("write made no progress");
-          done += written;
-        }
-      },
-      datasync: () => file.syncData(),
-      close() {
-        try {
-          file.close();
-          return Promise.resolve();
-        } catch (error) {
-          return Promise.reject(error);
-        }
-      },
-    };
-  }
-  const handle = await fsp.open(path, "wx");
-  let at = 0;
-  return {
-    async write(bytes) {
-      for (let done = 0; done < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at);
-        if (bytesWritten <= 0) throw new Error("write made no progress");
-        done += bytesWritten;
-        at += bytesWritten;
-      }
-    },
-    datasync: () => handle.datasync(),
-    close: () => handle.close(),
-  };
-}
-
 /** The file-system operations used by the stores; tests may replace members. */
 export const fs: {
-  createFile: typeof createFile;
   open: typeof fsp.open;
   rename: typeof fsp.rename;
   unlink: typeof fsp.unlink;
@@ -90,7 +21,6 @@ export const fs: {
   statfs: typeof fsp.statfs;
   readFile: typeof fsp.readFile;
 } = {
-  createFile,
   open: fsp.open,
   rename: fsp.rename,
   unlink: fsp.unlink,
@@ -151,6 +81,16 @@ export async function readFully(
     done += bytesRead;
   }
   return done === length ? out : out.subarray(0, done);
+}
+
+/** Writes all of `bytes` to an open file from its start. */
+export async function writeFully(handle: fsp.FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, done);
+    if (bytesWritten <= 0) throw new Error("write made no progress");
+    done += bytesWritten;
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { basename, dirname, join } from "node:path";
-import { fs, makeDirectory, type NewFile } from "./_fs.ts";
+import { fs, makeDirectory } from "./_fs.ts";
 import { TEMP_PREFIX } from "./_atomic_write.ts";
 import { Chunker } from "./_chunker.ts";
 
@@ -59,7 +59,7 @@ export function fileWritable(path: string): WritableStream<Uint8Array> {
   // the target, made durable and renamed over it on close; an abort or a
   // failure removes the temp file, so nobody ever reads a half-written file.
   const temp = join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${crypto.randomUUID()}`);
-  let handle: NewFile | undefined;
+  let handle: Awaited<ReturnType<typeof fs.open>> | undefined;
   const discard = async (): Promise<void> => {
     await handle?.close().catch(() => {});
     handle = undefined;
@@ -68,11 +68,15 @@ export function fileWritable(path: string): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     async start() {
       await makeDirectory(dirname(path));
-      handle = await fs.createFile(temp);
+      handle = await fs.open(temp, "wx");
     },
     async write(chunk) {
       try {
-        await handle!.write(chunk);
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await handle!.write(chunk, done, chunk.length - done);
+          done += bytesWritten;
+        }
       } catch (error) {
         await discard();
         throw error;

@@ -150,15 +150,15 @@ describe("BlockCache", () => {
     }
     let failures = 0;
     let written = 0;
-    fs.createFile = async (path) => {
-      if (failures === 0) {
+    fs.open = (async (...args: Parameters<typeof fs.open>) => {
+      if (args[1] === "wx" && failures === 0) {
         failures++;
         throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
       }
-      const file = await saved.createFile(path);
-      written++;
-      return file;
-    };
+      const handle = await saved.open(...args);
+      if (args[1] === "wx") written++;
+      return handle;
+    }) as typeof fs.open;
     const evictionsBefore = cache.stats.evictions;
     const b = block(40, 2000);
     expect(await cache.get(b.locator, async () => b.bytes)).toEqual(b.bytes);

@@ -110,13 +110,16 @@ describe("FileStore", () => {
   });
 
   it("raises StoreFullError on ENOSPC and leaves nothing behind", async () => {
-    fs.createFile = async (path) => ({
-      ...(await saved.createFile(path)),
-      write: () =>
-        Promise.reject(
-          Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }),
-        ),
-    });
+    fs.open = (async (...args: Parameters<typeof fs.open>) => {
+      const handle = await saved.open(...args);
+      if (args[1] === "wx") {
+        (handle as unknown as { write: unknown }).write = () =>
+          Promise.reject(
+            Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" }),
+          );
+      }
+      return handle;
+    }) as typeof fs.open;
     const error = await store.put(enc("foo")).catch((e) => e);
     expect(error).toBeInstanceOf(StoreFullError);
     expect(error.message).toMatch(/no space left/);
@@ -159,16 +162,18 @@ describe("FileStore", () => {
       return saved.rename(...args);
     }) as typeof fs.rename;
     // The abort lands during the write; the store notices before renaming.
-    fs.createFile = async (path) => {
-      const file = await saved.createFile(path);
-      return {
-        ...file,
-        async close() {
+    const sync = saved.open;
+    fs.open = (async (...args: Parameters<typeof fs.open>) => {
+      const handle = await sync(...args);
+      if (args[1] === "wx") {
+        const close = handle.close.bind(handle);
+        (handle as unknown as { close: unknown }).close = async () => {
           controller.abort(reason);
-          await file.close();
-        },
-      };
-    };
+          await close();
+        };
+      }
+      return handle;
+    }) as typeof fs.open;
     await expect(store.put(enc("foo"), { signal: controller.signal })).rejects.toBe(reason);
     expect(await readdir(join(dir.path, "acb"))).toEqual([]);
   });
