@@ -68,12 +68,14 @@ if (role === "server") {
       // when the waiting ones are refused (putQueueTimeout), and after.
       let peak = 0;
       let sampling = true;
+      // Awaited only once the uploads have stalled and been refused: a failed
+      // sample is kept until then, not left as an unhandled rejection.
       const sampler = (async () => {
         while (sampling) {
           peak = Math.max(peak, await rss());
           await new Promise((r) => setTimeout(r, 250));
         }
-      })();
+      })().then(() => undefined, (error: unknown) => ({ error }));
       const sockets = await Promise.all(Array.from({ length: stallers }, async (_, i) => {
         const socket = connect(Number(port), hostname);
         socket.on("error", () => {});
@@ -101,7 +103,8 @@ if (role === "server") {
       }));
       await new Promise((r) => setTimeout(r, 5000));
       sampling = false;
-      await sampler;
+      const failed = await sampler;
+      if (failed !== undefined) throw failed.error;
       const open = sockets.filter((s) => !s.destroyed && !s.readableEnded).length;
       if (process.env.STOWAGE_BENCH_DEBUG) {
         console.log(JSON.stringify(await (await fetch(`${server.url}rss`)).json()));
